@@ -1,0 +1,189 @@
+"""NYSE trading sessions (exchange_calendars XNYS) and the Dagster partitions built on them.
+
+A *session* is a `datetime.date` on which NYSE traded. Weekends, holidays and one-off closures
+(2012-10-29/30, 2018-12-05, 2025-01-09, ...) are not sessions; half days are.
+Everything that turns a person's or a file's date into a session goes through `parse_session`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import exchange_calendars as xcals
+import pandas as pd
+
+NEW_YORK = ZoneInfo("America/New_York")
+UTC = dt.UTC
+# Polygon's stock flat files start here; it is also the first partition.
+FIRST_SESSION = dt.date(2003, 9, 10)
+
+
+class SessionError(ValueError):
+    """A date that cannot be used as a trading session, with the reason in the message."""
+
+
+@lru_cache(maxsize=1)
+def xnys() -> xcals.ExchangeCalendar:
+    return xcals.get_calendar("XNYS", start=FIRST_SESSION.isoformat())
+
+
+@lru_cache(maxsize=1)
+def _session_index() -> pd.DatetimeIndex:
+    return xnys().sessions
+
+
+def last_known_session() -> dt.date:
+    """The last session the calendar knows (about a year ahead of today)."""
+    return _session_index()[-1].date()
+
+
+def is_session(day: dt.date) -> bool:
+    if not FIRST_SESSION <= day <= last_known_session():
+        return False
+    return pd.Timestamp(day) in _session_index()
+
+
+def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Sessions in [start, end], both ends inclusive; empty when end < start."""
+    if end < start:
+        return []
+    index = _session_index()
+    lo = index.searchsorted(pd.Timestamp(start), side="left")
+    hi = index.searchsorted(pd.Timestamp(end), side="right")
+    return [ts.date() for ts in index[lo:hi]]
+
+
+def session_open(session: dt.date) -> dt.datetime:
+    """The regular-hours open (aware, UTC)."""
+    return xnys().session_open(pd.Timestamp(session)).to_pydatetime()
+
+
+def session_close(session: dt.date) -> dt.datetime:
+    """The regular-hours close (aware, UTC): 16:00 New York, 13:00 on half days."""
+    return xnys().session_close(pd.Timestamp(session)).to_pydatetime()
+
+
+def is_half_day(session: dt.date) -> bool:
+    return session_close(session).astimezone(NEW_YORK).hour < 16
+
+
+def previous_session(day: dt.date) -> dt.date:
+    """The last session strictly before `day` (a session or not)."""
+    index = _session_index()
+    pos = index.searchsorted(pd.Timestamp(day), side="left")
+    if pos == 0:
+        raise SessionError(f"{day} has no earlier session (history starts {FIRST_SESSION})")
+    return index[pos - 1].date()
+
+
+def next_session(day: dt.date) -> dt.date:
+    """The first session strictly after `day` (a session or not)."""
+    index = _session_index()
+    pos = index.searchsorted(pd.Timestamp(day), side="right")
+    if pos >= len(index):
+        raise SessionError(f"{day} is past the end of the NYSE calendar ({last_known_session()})")
+    return index[pos].date()
+
+
+def new_york_date(moment: dt.datetime) -> dt.date:
+    """The New York calendar date of an aware moment."""
+    if moment.tzinfo is None:
+        raise ValueError("expected an aware datetime; naive times are ambiguous")
+    return moment.astimezone(NEW_YORK).date()
+
+
+def latest_completed_session(now: dt.datetime) -> dt.date:
+    """The newest session whose regular close is at or before `now`."""
+    today = new_york_date(now)
+    if is_session(today) and session_close(today) <= now:
+        return today
+    return previous_session(today)
+
+
+def parse_session(value: str | dt.date, *, now: dt.datetime | None = None) -> dt.date:
+    """Turn a person's or a file's date into a session, or raise SessionError saying why.
+
+    With `now`, a session that has not closed yet by `now` is refused as well.
+    """
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, str):
+        try:
+            day = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise SessionError(f"{value!r} is not a date in YYYY-MM-DD form") from None
+    else:
+        day = value
+    if day < FIRST_SESSION:
+        raise SessionError(f"{day} is before the first session in the lake ({FIRST_SESSION})")
+    if day > last_known_session():
+        raise SessionError(f"{day} is past the end of the NYSE calendar ({last_known_session()})")
+    if not is_session(day):
+        reason = "a weekend" if day.weekday() >= 5 else "an NYSE holiday or closure"
+        raise SessionError(f"{day} is not an NYSE trading session ({reason})")
+    if now is not None and session_close(day) > now:
+        raise SessionError(f"{day} is in the future: the session has not closed yet")
+    return day
+
+
+def parse_session_range(
+    start: str | dt.date, end: str | dt.date, *, now: dt.datetime | None = None
+) -> list[dt.date]:
+    """Sessions from start to end inclusive. The ends may be non-sessions; the range may not be
+    empty, reversed, or reach past `now`'s latest completed session."""
+    try:
+        lo = dt.date.fromisoformat(start) if isinstance(start, str) else start
+        hi = dt.date.fromisoformat(end) if isinstance(end, str) else end
+    except ValueError as exc:
+        raise SessionError(f"bad date ({exc}); use YYYY-MM-DD") from None
+    if hi < lo:
+        raise SessionError(f"END {hi} is before START {lo}")
+    if lo < FIRST_SESSION:
+        raise SessionError(f"{lo} is before the first session in the lake ({FIRST_SESSION})")
+    if now is not None and hi > latest_completed_session(now):
+        raise SessionError(
+            f"END {hi} is in the future: the latest completed session is "
+            f"{latest_completed_session(now)}"
+        )
+    sessions = sessions_between(lo, hi)
+    if not sessions:
+        raise SessionError(f"there is no NYSE trading session between {lo} and {hi}")
+    return sessions
+
+
+@lru_cache(maxsize=1)
+def trading_sessions_partitions_def() -> dg.DailyPartitionsDefinition:
+    """Daily partitions in New York time with every non-session weekday excluded.
+
+    `end_offset=0`: the newest partition is the last day that has ended (see dagster.md on
+    why end_offset=1 with exclusions is avoided).
+    """
+    sessions = set(_session_index().date)
+    closures = [
+        dt.datetime.combine(day.date(), dt.time())
+        for day in pd.bdate_range(FIRST_SESSION, last_known_session())
+        if day.date() not in sessions
+    ]
+    return dg.DailyPartitionsDefinition(
+        start_date=FIRST_SESSION.isoformat(),
+        timezone="America/New_York",
+        end_offset=0,
+        exclusions=["0 0 * * 6", "0 0 * * 0", *closures],
+    )
+
+
+TRADING_SESSIONS = trading_sessions_partitions_def()
+
+
+def partition_key(session: dt.date) -> str:
+    return session.isoformat()
+
+
+def session_from_partition_key(key: str) -> dt.date:
+    """A partition key back to a session, refusing keys that are not sessions."""
+    if not TRADING_SESSIONS.has_partition_key(key):
+        raise SessionError(f"partition key {key!r} is not an NYSE trading session")
+    return dt.date.fromisoformat(key)

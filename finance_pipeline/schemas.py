@@ -1,0 +1,137 @@
+"""The explicit Arrow schema of every dataset in the lake, and the one way to conform to it.
+
+All bars are unadjusted. `session` is the New York trading date; `window_start` is the start of
+the bar's window (00:00 New York for day bars, the minute for minute bars) as an aware UTC
+timestamp, whatever convention the source used (grouped daily stamps 16:00 ET).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("ns", tz="UTC")
+
+BAR_FIELDS = [
+    pa.field("ticker", pa.string(), nullable=False),
+    pa.field("session", pa.date32(), nullable=False),
+    pa.field("window_start", TIMESTAMP, nullable=False),
+    pa.field("open", pa.float64()),
+    pa.field("high", pa.float64()),
+    pa.field("low", pa.float64()),
+    pa.field("close", pa.float64()),
+    pa.field("volume", pa.float64()),
+    pa.field("vwap", pa.float64()),
+    pa.field("transactions", pa.int64()),
+]
+
+# Provenance of a flat-file object, kept with every row it produced (restatement detection).
+FLAT_FILE_FIELDS = [
+    pa.field("source_etag", pa.string()),
+    pa.field("source_last_modified", TIMESTAMP),
+]
+
+GROUPED_DAILY_BARS = pa.schema([*BAR_FIELDS, pa.field("otc", pa.bool_())])
+FLAT_FILE_DAY_AGGS = pa.schema([*BAR_FIELDS, *FLAT_FILE_FIELDS])
+FLAT_FILE_MINUTE_AGGS = pa.schema([*BAR_FIELDS, *FLAT_FILE_FIELDS])
+REST_FILLS = pa.schema(BAR_FIELDS)
+# Curated bars: the best source per session; `source` names the raw asset it came from.
+CURATED_BARS = pa.schema([*BAR_FIELDS, pa.field("source", pa.string(), nullable=False)])
+
+UNIVERSE_SNAPSHOT = pa.schema(
+    [
+        pa.field("session", pa.date32(), nullable=False),
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("type", pa.string()),
+        pa.field("market", pa.string()),
+        pa.field("locale", pa.string()),
+        pa.field("primary_exchange", pa.string()),
+        pa.field("active", pa.bool_()),
+        pa.field("currency_name", pa.string()),
+        pa.field("cik", pa.string()),
+        pa.field("composite_figi", pa.string()),
+        pa.field("share_class_figi", pa.string()),
+        pa.field("delisted_utc", TIMESTAMP),
+    ]
+)
+
+SPLITS = pa.schema(
+    [
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("execution_date", pa.date32(), nullable=False),
+        pa.field("split_from", pa.float64(), nullable=False),
+        pa.field("split_to", pa.float64(), nullable=False),
+        pa.field("id", pa.string()),
+    ]
+)
+
+DIVIDENDS = pa.schema(
+    [
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("ex_dividend_date", pa.date32(), nullable=False),
+        pa.field("cash_amount", pa.float64(), nullable=False),
+        pa.field("currency", pa.string()),
+        pa.field("declaration_date", pa.date32()),
+        pa.field("record_date", pa.date32()),
+        pa.field("pay_date", pa.date32()),
+        pa.field("frequency", pa.int64()),
+        pa.field("dividend_type", pa.string()),
+        pa.field("id", pa.string()),
+    ]
+)
+
+# Dataset (asset) name -> schema. The lake path of a dataset is its asset name.
+DATASETS: dict[str, pa.Schema] = {
+    "universe_snapshot": UNIVERSE_SNAPSHOT,
+    "grouped_daily_bars": GROUPED_DAILY_BARS,
+    "flat_file_day_aggs": FLAT_FILE_DAY_AGGS,
+    "flat_file_minute_aggs": FLAT_FILE_MINUTE_AGGS,
+    "rest_fills": REST_FILLS,
+    "splits": SPLITS,
+    "dividends": DIVIDENDS,
+    "daily_bars": CURATED_BARS,
+    "minute_bars": CURATED_BARS,
+}
+
+# Primary keys, for de-duplication and the unique-key checks.
+KEYS: dict[str, tuple[str, ...]] = {
+    "universe_snapshot": ("session", "ticker"),
+    "grouped_daily_bars": ("ticker", "session"),
+    "flat_file_day_aggs": ("ticker", "session"),
+    "flat_file_minute_aggs": ("ticker", "window_start"),
+    "rest_fills": ("ticker", "window_start"),
+    "splits": ("ticker", "execution_date"),
+    "dividends": ("ticker", "ex_dividend_date"),
+    "daily_bars": ("ticker", "session"),
+    "minute_bars": ("ticker", "window_start"),
+}
+
+
+class SchemaError(ValueError):
+    """Data that does not fit its dataset's schema; the message names the dataset and columns."""
+
+
+def to_table(frame: pd.DataFrame, schema: pa.Schema, dataset: str) -> pa.Table:
+    """Conform a frame to `schema`: exact columns in schema order, explicit types.
+
+    Raises SchemaError naming what is missing or cannot be cast, instead of a pyarrow traceback.
+    """
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise SchemaError(f"{dataset}: missing column(s) {', '.join(missing)}")
+    columns = []
+    for field in schema:
+        try:
+            column = pa.array(frame[field.name], type=field.type, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            message = f"{dataset}: column {field.name!r} is not {field.type}: {exc}"
+            raise SchemaError(message) from None
+        if not field.nullable and column.null_count:
+            raise SchemaError(f"{dataset}: column {field.name!r} has {column.null_count} null(s)")
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()

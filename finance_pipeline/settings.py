@@ -1,0 +1,64 @@
+"""The environment contract: every variable the pipeline reads, with its default.
+
+Resources read these through Dagster `EnvVar`s (secrets) or plain values resolved when the
+definitions load; the CLI reads them here. The README's configuration table mirrors ENV_VARS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_POLYGON_BASE_URL = "https://api.polygon.io"
+DEFAULT_FLATFILES_ENDPOINT_URL = "https://files.polygon.io"
+DEFAULT_FLATFILES_BUCKET = "flatfiles"
+DEFAULT_LAKE = ".lake"
+
+# name -> (default or None, secret?, what it is)
+ENV_VARS: dict[str, tuple[str | None, bool, str]] = {
+    "POLYGON_API_KEY": (None, True, "Polygon REST API key; unset means: use the sandbox"),
+    "POLYGON_BASE_URL": (DEFAULT_POLYGON_BASE_URL, False, "REST base URL, no trailing slash"),
+    "POLYGON_RATE_LIMIT_PER_MINUTE": ("5", False, "plan limit; 0 means unlimited (paid plans)"),
+    "FLATFILES_ENDPOINT_URL": (DEFAULT_FLATFILES_ENDPOINT_URL, False, "S3 endpoint of flat files"),
+    "FLATFILES_ACCESS_KEY_ID": (None, False, "S3 access key id for flat files"),
+    "FLATFILES_SECRET_ACCESS_KEY": (None, True, "S3 secret for flat files"),
+    "FLATFILES_BUCKET": (DEFAULT_FLATFILES_BUCKET, False, "flat-file bucket"),
+    "FINANCE_PIPELINE_LAKE": (DEFAULT_LAKE, False, "lake root: a directory or s3://bucket/prefix"),
+    "FINANCE_PIPELINE_LAKE_ENDPOINT_URL": (
+        None,
+        False,
+        "S3 endpoint for an s3:// lake that is not on AWS (credentials: the AWS_* variables)",
+    ),
+    "DAGSTER_HOME": (None, False, "Dagster instance directory (run history, schedules)"),
+}
+
+
+def env(name: str) -> str | None:
+    """The variable's value, or its documented default. Empty strings count as unset."""
+    default = ENV_VARS[name][0]
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def secret_values() -> list[str]:
+    """Values of the secret variables currently set, for redaction."""
+    return [v for name, (_, secret, _) in ENV_VARS.items() if secret and (v := env(name))]
+
+
+@dataclass(frozen=True)
+class LakeLocation:
+    """Where the lake lives: a local directory or an S3 URI (`s3://bucket/prefix`)."""
+
+    root: str
+
+    @property
+    def is_s3(self) -> bool:
+        return self.root.startswith("s3://")
+
+    @classmethod
+    def from_env(cls) -> LakeLocation:
+        root = env("FINANCE_PIPELINE_LAKE") or DEFAULT_LAKE
+        if not root.startswith("s3://"):
+            root = str(Path(root).expanduser().resolve())
+        return cls(root.rstrip("/"))
