@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import dagster as dg
 import exchange_calendars as xcals
 import pandas as pd
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -159,8 +162,11 @@ def trading_sessions_partitions_def() -> dg.DailyPartitionsDefinition:
     """Daily partitions in New York time with every non-session weekday excluded.
 
     `end_offset=0`: the newest partition is the last day that has ended (see dagster.md on
-    why end_offset=1 with exclusions is avoided).
+    why end_offset=1 with exclusions is avoided). Dagster is imported here, not at module load,
+    so the router and the CLI's planning stay free of it.
     """
+    import dagster as dg
+
     sessions = set(_session_index().date)
     closures = [
         dt.datetime.combine(day.date(), dt.time())
@@ -175,7 +181,11 @@ def trading_sessions_partitions_def() -> dg.DailyPartitionsDefinition:
     )
 
 
-TRADING_SESSIONS = trading_sessions_partitions_def()
+def __getattr__(name: str) -> object:
+    # `TRADING_SESSIONS` is built on first use (it needs Dagster and the whole calendar).
+    if name == "TRADING_SESSIONS":
+        return trading_sessions_partitions_def()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def partition_key(session: dt.date) -> str:
@@ -184,6 +194,6 @@ def partition_key(session: dt.date) -> str:
 
 def session_from_partition_key(key: str) -> dt.date:
     """A partition key back to a session, refusing keys that are not sessions."""
-    if not TRADING_SESSIONS.has_partition_key(key):
+    if not trading_sessions_partitions_def().has_partition_key(key):
         raise SessionError(f"partition key {key!r} is not an NYSE trading session")
     return dt.date.fromisoformat(key)
