@@ -14,6 +14,7 @@ partition is idempotent down to the byte.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import logging
 import os
@@ -77,6 +78,8 @@ class WriteResult:
     uri: str
     rows: int
     bytes: int
+    # False when the stored file already had exactly these bytes and was left untouched.
+    changed: bool = True
 
 
 def _where(dataset: str, session: dt.date | None) -> str:
@@ -296,37 +299,43 @@ class Lake:
     ) -> WriteResult:
         relative = self._relative(dataset, session)
         uri = self.uri(dataset, session)
+        buffer = io.BytesIO()
+        self._serialize(dataset, session, table, buffer, provenance)
+        body = buffer.getvalue()
         if self._local is not None:
-            size = self._write_local(self._local / relative, dataset, session, table, provenance)
+            changed = self._write_local(self._local / relative, body)
         else:
-            buffer = io.BytesIO()
-            self._serialize(dataset, session, table, buffer, provenance)
-            body = buffer.getvalue()
-            try:
-                self.s3.put_object(Bucket=self.bucket, Key=self._key(relative), Body=body)
-            except Exception as exc:
-                raise LakeError(f"could not write {uri}: {redact(str(exc))}") from None
-            size = len(body)
-        return WriteResult(dataset, session, uri, table.num_rows, size)
+            changed = self._put_s3(self._key(relative), body, uri)
+        return WriteResult(dataset, session, uri, table.num_rows, len(body), changed)
 
-    def _write_local(
-        self,
-        path: Path,
-        dataset: str,
-        session: dt.date | None,
-        table: pa.Table,
-        provenance: Mapping[str, str] | None,
-    ) -> int:
+    def _put_s3(self, key: str, body: bytes, uri: str) -> bool:
+        """One PutObject of the finished bytes, skipped when the object already holds them."""
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+            if head["ETag"].strip('"') == hashlib.md5(body, usedforsecurity=False).hexdigest():
+                return False
+        except Exception as exc:
+            if _s3_code(exc) not in {"NoSuchKey", "404", "NotFound"}:
+                raise LakeError(f"could not check {uri}: {redact(str(exc))}") from None
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        except Exception as exc:
+            raise LakeError(f"could not write {uri}: {redact(str(exc))}") from None
+        return True
+
+    def _write_local(self, path: Path, body: bytes) -> bool:
+        """Temp file, fsync, rename; skipped when the file already holds exactly `body`."""
+        if path.exists() and path.stat().st_size == len(body) and path.read_bytes() == body:
+            return False
         directory = path.parent
         created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
         temp = directory / f".{path.stem}.{uuid.uuid4().hex}.tmp"
         try:
             with open(temp, "xb") as handle:
-                self._serialize(dataset, session, table, handle, provenance)
+                handle.write(body)
                 handle.flush()
                 os.fsync(handle.fileno())
-                size = handle.tell()
             os.replace(temp, path)
         except BaseException:
             temp.unlink(missing_ok=True)
@@ -334,7 +343,7 @@ class Lake:
         _fsync_directory(directory)
         if created:
             _fsync_directory(directory.parent)
-        return size
+        return True
 
     # ----------------------------------------------------------------------------- reading
 

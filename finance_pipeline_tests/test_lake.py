@@ -395,3 +395,31 @@ def test_lake_from_env_local_and_s3(tmp_path: Path, s3, monkeypatch: pytest.Monk
     lake.write("rest_fills", S1, sample_frame("rest_fills", S1))
     key = f"lake/rest_fills/session=2024-03-04/{FILE_NAME}"
     assert client.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+
+
+def test_rewriting_identical_content_leaves_the_file_untouched(tmp_path):
+    lake = Lake(str(tmp_path))
+    session = dt.date(2024, 12, 24)
+    frame = _unchanged_probe_frame(session)
+    first = lake.write("splits", session, frame)
+    path = Path(first.uri)
+    stamp = path.stat().st_mtime_ns
+    os.utime(path, ns=(stamp - 10**9, stamp - 10**9))  # make any rewrite visible in mtime
+    again = lake.write("splits", session, frame)
+    assert first.changed and not again.changed
+    assert path.stat().st_mtime_ns == stamp - 10**9
+    changed = lake.write("splits", session, frame.assign(split_to=[3.0]))
+    assert changed.changed
+    assert lake.read("splits", session).column("split_to").to_pylist() == [3.0]
+
+
+def _unchanged_probe_frame(session):
+    return pd.DataFrame(
+        {
+            "ticker": ["AAPL"],
+            "execution_date": [session],
+            "split_from": [1.0],
+            "split_to": [2.0],
+            "id": ["s1"],
+        }
+    )

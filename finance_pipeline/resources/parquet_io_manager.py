@@ -89,6 +89,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 "uri": self._uri_metadata(uri),
                 "dagster/column_schema": table_schema(lake.schema(dataset)),
                 "partitions_written": len(results),
+                # Rewrites with identical bytes leave the file alone (vendor re-fetches that
+                # changed nothing); this counts the partitions whose content really changed.
+                "partitions_changed": sum(result.changed for result in results),
             }
         )
 
