@@ -1,0 +1,210 @@
+"""FlatFilesClient against the sandbox's S3 (moto server mode) with real boto3 over loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import dagster as dg
+import numpy as np
+import pytest
+from dagster_aws.s3 import S3Resource
+
+from finance_pipeline.calendar import SessionError, sessions_between
+from finance_pipeline.resources.flat_files import (
+    DTYPES,
+    HEADER,
+    FlatFileAccessDenied,
+    FlatFileCorrupt,
+    FlatFileError,
+    FlatFileNotPublished,
+    FlatFileSchemaChanged,
+    FlatFilesClient,
+    FlatFilesResource,
+)
+from finance_pipeline.sandbox import Sandbox
+
+# Tuesday 2025-02-04 13:00 New York: files up to 2025-02-03 are published, today's are not.
+NOW = dt.datetime(2025, 2, 4, 18, 0, tzinfo=dt.UTC)
+SESSION = dt.date(2025, 2, 3)
+TODAY = dt.date(2025, 2, 4)
+DAY, MINUTE = "day_aggs_v1", "minute_aggs_v1"
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox(tickers=60, seed=13, now=NOW) as sandbox:
+        yield sandbox
+
+
+def make_resource(sb: Sandbox, secret: str | None = None, key_id: str | None = None):
+    return FlatFilesResource(
+        s3=S3Resource(
+            endpoint_url=sb.s3_endpoint_url,
+            aws_access_key_id=key_id or sb.s3_access_key_id,
+            aws_secret_access_key=secret or sb.s3_secret_access_key,
+            region_name="us-east-1",
+            max_attempts=1,
+        ),
+        bucket=sb.bucket,
+    )
+
+
+@pytest.fixture
+def client(sb) -> FlatFilesClient:
+    sb.faults.clear()
+    sb.reset_counters()
+    return make_resource(sb).get_client()
+
+
+def s3_counts(sb: Sandbox, total: int) -> dict[str, int]:
+    """The sandbox's S3 operation counts once `total` operations are logged."""
+    deadline = time.monotonic() + 10
+    counters = sb.counters
+    while sum(counters.s3_operations.values()) < total and time.monotonic() < deadline:
+        time.sleep(0.02)
+        counters = sb.counters
+    return dict(counters.s3_operations)
+
+
+def expected_day_rows(sb: Sandbox, session: dt.date):
+    bars = sb.market.day_bars(session)
+    return bars[~bars["otc"]].reset_index(drop=True)  # OTC names are not in flat files
+
+
+def test_list_reads_only_the_month_prefixes_needed(client, sb):
+    start = dt.date(2025, 1, 27)
+    found = client.list_sessions(DAY, start, TODAY)
+    assert list(found) == sessions_between(start, SESSION)  # today's file is not out yet
+    info = found[SESSION]
+    assert info.key == "us_stocks_sip/day_aggs_v1/2025/02/2025-02-03.csv.gz"
+    assert info.etag and '"' not in info.etag
+    assert info.last_modified.tzinfo is not None and info.size > 0
+    assert client.requests == {"list": 2}  # January and February
+    assert s3_counts(sb, 2) == {"ListObjectsV2": 2}
+
+
+def test_head_returns_object_info_or_none(client, sb):
+    info = client.head(DAY, SESSION)
+    assert info is not None and info.session == SESSION
+    listed = client.list_sessions(DAY, SESSION, SESSION)[SESSION]
+    assert (info.etag, info.size) == (listed.etag, listed.size)
+    assert client.head(DAY, TODAY) is None
+    assert client.requests == {"head": 2, "list": 1}
+    assert s3_counts(sb, 3) == {"HeadObject": 2, "ListObjectsV2": 1}
+
+
+def test_download_day_file_matches_the_market(client, sb):
+    flat = client.download(DAY, SESSION)
+    frame = flat.frame
+    assert tuple(frame.columns) == HEADER
+    assert {c: str(t) for c, t in frame.dtypes.items()} == DTYPES
+    expected = expected_day_rows(sb, SESSION)
+    assert frame["ticker"].tolist() == expected["ticker"].tolist()
+    assert "NA" in set(frame["ticker"])  # a real ticker, not a missing value
+    assert frame["ticker"].notna().all()
+    for column in ("open", "close", "high", "low", "volume"):
+        assert np.allclose(frame[column], expected[column]), column
+    assert frame["window_start"].tolist() == expected["window_start"].tolist()
+    assert flat.info.etag == client.head(DAY, SESSION).etag
+    assert client.requests == {"get": 1, "head": 1}
+    assert s3_counts(sb, 2) == {"GetObject": 1, "HeadObject": 1}
+
+
+def test_download_minute_file(client, sb):
+    flat = client.download(MINUTE, SESSION)
+    otc = set(sb.market.listings().query("market == 'otc'")["ticker"])
+    minutes = sb.market.minute_bars(SESSION)
+    expected = minutes[~minutes["ticker"].isin(otc)]
+    assert len(flat.frame) == len(expected) > 0
+    assert flat.frame["volume"].sum() == pytest.approx(expected["volume"].sum())
+    assert {c: str(t) for c, t in flat.frame.dtypes.items()} == DTYPES
+    assert client.requests == {"get": 1}
+
+
+def test_truncated_gzip_is_corrupt(client, sb):
+    sb.faults.truncate(DAY, SESSION)
+    with pytest.raises(FlatFileCorrupt, match=r"2025-02-03\.csv\.gz is truncated"):
+        client.download(DAY, SESSION)
+
+
+def test_missing_and_unpublished_files(client, sb):
+    sb.faults.remove(DAY, SESSION)
+    with pytest.raises(FlatFileNotPublished, match=r"2025-02-03\.csv\.gz is not published"):
+        client.download(DAY, SESSION)
+    with pytest.raises(FlatFileNotPublished, match="2025-02-04"):
+        client.download(MINUTE, TODAY)
+    assert SESSION not in client.list_sessions(DAY, SESSION, SESSION)
+
+
+def test_changed_header_is_a_schema_change(client, sb):
+    sb.faults.bad_header(DAY, SESSION)
+    with pytest.raises(FlatFileSchemaChanged) as caught:
+        client.download(DAY, SESSION)
+    message = str(caught.value)
+    assert "2025-02-03.csv.gz" in message
+    assert "missing ['window_start']" in message and "new ['timestamp']" in message
+
+
+def test_non_session_dates_are_refused_before_any_request(client, sb):
+    with pytest.raises(SessionError, match="weekend"):
+        client.key(DAY, dt.date(2025, 2, 1))
+    with pytest.raises(SessionError, match="holiday"):
+        client.download(DAY, dt.date(2025, 1, 1))
+    with pytest.raises(ValueError, match="unknown flat-file dataset"):
+        client.head("trades_v2", SESSION)
+    assert client.total_requests == 0
+
+
+def test_refused_credentials_are_a_clear_error_without_the_secret(sb):
+    secret = "wrong-secret-Zq81xv0PnT"
+    client = make_resource(sb, secret=secret, key_id="AKIAUNKNOWN0000").get_client()
+    with pytest.raises(FlatFileAccessDenied) as caught:
+        client.download(DAY, SESSION)
+    message = str(caught.value)
+    assert "FLATFILES_ACCESS_KEY_ID" in message and "2025-02-03.csv.gz" in message
+    assert secret not in message
+    with pytest.raises(FlatFileError, match="listing"):
+        client.list_sessions(DAY, SESSION, SESSION)
+
+
+def test_free_plan_has_no_flat_files(fresh_sandbox):
+    free = fresh_sandbox(tickers=20, plan="free")
+    client = make_resource(free).get_client()
+    session = dt.date(2025, 1, 31)
+    with pytest.raises(FlatFileAccessDenied, match="was refused") as caught:
+        client.head(DAY, session)
+    assert free.s3_secret_access_key not in str(caught.value)
+    with pytest.raises(FlatFileAccessDenied, match="AccessDenied"):
+        client.download(DAY, session)
+
+
+def test_resource_in_a_dagster_run_with_the_secret_from_env(sb, monkeypatch):
+    sb.faults.clear()
+    monkeypatch.setenv("TEST_FLATFILES_SECRET", sb.s3_secret_access_key)
+    resource = FlatFilesResource(
+        s3=S3Resource(
+            endpoint_url=sb.s3_endpoint_url,
+            aws_access_key_id=sb.s3_access_key_id,
+            aws_secret_access_key=dg.EnvVar("TEST_FLATFILES_SECRET"),
+            region_name="us-east-1",
+        ),
+        bucket=sb.bucket,
+    )
+
+    @dg.asset
+    def day_file(flat_files: FlatFilesResource) -> dg.MaterializeResult:
+        client = flat_files.get_client()
+        info = client.head(DAY, SESSION)
+        assert info is not None
+        return dg.MaterializeResult(
+            metadata={"s3_requests": client.total_requests, "bytes": info.size}
+        )
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([day_file], resources={"flat_files": resource}, instance=instance)
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        metadata = event.materialization.metadata
+    assert metadata["s3_requests"].value == 1
+    assert metadata["bytes"].value > 0
