@@ -56,8 +56,11 @@ UNIVERSE_SNAPSHOT = pa.schema(
     ]
 )
 
+# Corporate actions carry the session that owns them (the event date, or the next session when
+# the vendor dates an event on a weekend or holiday), like every other session-partitioned dataset.
 SPLITS = pa.schema(
     [
+        pa.field("session", pa.date32(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
         pa.field("execution_date", pa.date32(), nullable=False),
         pa.field("split_from", pa.float64(), nullable=False),
@@ -68,6 +71,7 @@ SPLITS = pa.schema(
 
 DIVIDENDS = pa.schema(
     [
+        pa.field("session", pa.date32(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
         pa.field("ex_dividend_date", pa.date32(), nullable=False),
         pa.field("cash_amount", pa.float64(), nullable=False),

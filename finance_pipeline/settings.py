@@ -19,6 +19,7 @@ DEFAULT_LAKE = ".lake"
 ENV_VARS: dict[str, tuple[str | None, bool, str]] = {
     "POLYGON_API_KEY": (None, True, "Polygon REST API key; unset means: use the sandbox"),
     "POLYGON_BASE_URL": (DEFAULT_POLYGON_BASE_URL, False, "REST base URL, no trailing slash"),
+    "POLYGON_PLAN": ("free", False, "free or paid: what the key may fetch (today, snapshot)"),
     "POLYGON_RATE_LIMIT_PER_MINUTE": ("5", False, "plan limit; 0 means unlimited (paid plans)"),
     "FLATFILES_ENDPOINT_URL": (DEFAULT_FLATFILES_ENDPOINT_URL, False, "S3 endpoint of flat files"),
     "FLATFILES_ACCESS_KEY_ID": (None, False, "S3 access key id for flat files"),
@@ -29,6 +30,11 @@ ENV_VARS: dict[str, tuple[str | None, bool, str]] = {
         None,
         False,
         "S3 endpoint for an s3:// lake that is not on AWS (credentials: the AWS_* variables)",
+    ),
+    "FINANCE_PIPELINE_WATCHLIST": (
+        "AAPL,MSFT,NVDA,SPY,BRK.A",
+        False,
+        "comma-separated tickers that get per-ticker REST minute fills",
     ),
     "DAGSTER_HOME": (None, False, "Dagster instance directory (run history, schedules)"),
 }

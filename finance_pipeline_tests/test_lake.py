@@ -330,8 +330,6 @@ def test_write_sessions_refuses_rows_outside_the_range(local_lake: Lake) -> None
     with pytest.raises(SessionMismatch, match=r"2024-03-06.*sessions 2024-03-04..2024-03-05"):
         local_lake.write_sessions("daily_bars", frame, [S1, S2])
     assert local_lake.stored_sessions("daily_bars") == []
-    with pytest.raises(SchemaError, match=r"splits: has no 'session' column"):
-        local_lake.write_sessions("splits", sample_frame("splits", S1), [S1, S2])
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -416,6 +414,7 @@ def test_rewriting_identical_content_leaves_the_file_untouched(tmp_path):
 def _unchanged_probe_frame(session):
     return pd.DataFrame(
         {
+            "session": [session],
             "ticker": ["AAPL"],
             "execution_date": [session],
             "split_from": [1.0],

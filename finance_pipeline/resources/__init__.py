@@ -1,0 +1,54 @@
+"""Dagster resources: Polygon REST, Polygon flat files on S3, and the Parquet lake IO manager."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from finance_pipeline.resources.flat_files import FlatFilesResource
+from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
+from finance_pipeline.resources.polygon import PolygonResource
+from finance_pipeline.settings import LakeLocation, env
+
+__all__ = ["FlatFilesResource", "ParquetIOManager", "PolygonResource", "resources_from_env"]
+
+FLATFILES_REGION = "us-east-1"
+
+
+def _int_env(name: str) -> int:
+    raw = env(name) or "0"
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def resources_from_env() -> dict[str, Any]:
+    """The resources of the environment contract (finance_pipeline.settings).
+
+    Secrets stay `EnvVar`s, resolved when a run launches, so they never enter run config and
+    loading needs no environment. Other values are read now, defaults applied when unset.
+    """
+    lake = LakeLocation.from_env()
+    lake_s3 = S3Resource(endpoint_url=env("FINANCE_PIPELINE_LAKE_ENDPOINT_URL"))
+    return {
+        "polygon": PolygonResource(
+            api_key=dg.EnvVar("POLYGON_API_KEY"),
+            base_url=env("POLYGON_BASE_URL"),
+            rate_limit_per_minute=_int_env("POLYGON_RATE_LIMIT_PER_MINUTE"),
+        ),
+        "flat_files": FlatFilesResource(
+            s3=S3Resource(
+                endpoint_url=env("FLATFILES_ENDPOINT_URL"),
+                aws_access_key_id=env("FLATFILES_ACCESS_KEY_ID"),
+                aws_secret_access_key=dg.EnvVar("FLATFILES_SECRET_ACCESS_KEY"),
+                region_name=FLATFILES_REGION,
+            ),
+            bucket=env("FLATFILES_BUCKET"),
+        ),
+        "parquet_io_manager": ParquetIOManager(
+            lake_root=lake.root, s3=lake_s3 if lake.is_s3 else None
+        ),
+    }

@@ -85,7 +85,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata(
             {
                 "dagster/row_count": sum(result.rows for result in results),
-                "bytes": sum(result.bytes for result in results),
+                "bytes_written": sum(result.bytes for result in results),
                 "uri": self._uri_metadata(uri),
                 "dagster/column_schema": table_schema(lake.schema(dataset)),
                 "partitions_written": len(results),

@@ -104,7 +104,7 @@ def test_single_run_range_writes_one_file_per_session(tmp_path: Path) -> None:
     metadata = events[0].metadata
     assert metadata["dagster/row_count"].value == expected_rows
     assert metadata["partitions_written"].value == 20
-    assert metadata["bytes"].value == sum(f.stat().st_size for f in files)
+    assert metadata["bytes_written"].value == sum(f.stat().st_size for f in files)
     assert metadata["uri"] == dg.MetadataValue.path(str(root / "grouped_daily_bars"))
     schema = metadata["dagster/column_schema"].value
     assert [c.name for c in schema.columns] == DATASETS["grouped_daily_bars"].names
@@ -145,7 +145,7 @@ def test_single_partition_run_and_arrow_input(tmp_path: Path) -> None:
     assert metadata["uri"] == dg.MetadataValue.path(str(file))
     assert metadata["partitions_written"].value == 1
     assert metadata["dagster/row_count"].value == rows_for(day)
-    assert metadata["bytes"].value == file.stat().st_size
+    assert metadata["bytes_written"].value == file.stat().st_size
     assert Lake(root).stored_sessions("rest_fills") == [day]
 
 
@@ -226,7 +226,7 @@ def test_s3_lake_through_the_nested_s3_resource(s3) -> None:
     ]
     metadata = materializations(result, "grouped_daily_bars")[0].metadata
     assert metadata["uri"] == dg.MetadataValue.url(f"s3://{bucket}/lake/grouped_daily_bars")
-    assert metadata["bytes"].value == sum(o["Size"] for o in listed)
+    assert metadata["bytes_written"].value == sum(o["Size"] for o in listed)
     assert metadata["dagster/row_count"].value == sum(rows_for(day) for day in RANGE[:5])
     every_value = " ".join(
         str(value)

@@ -1,0 +1,113 @@
+"""Helpers for the asset tests: resources pointed at a sandbox, runs, and reading results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster_aws.s3 import S3Resource
+
+from finance_pipeline.resources.flat_files import FlatFilesResource
+from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
+from finance_pipeline.resources.polygon import PolygonResource
+from finance_pipeline.sandbox import Sandbox
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def sandbox_resources(
+    sb: Sandbox, lake_root: Path, *, api_key: str | None = None, max_retries: int = 2
+) -> dict[str, Any]:
+    """The three resources the source assets need, pointed at `sb` and a local lake."""
+    return {
+        "polygon": PolygonResource(
+            api_key=api_key or sb.api_key,
+            base_url=sb.rest_url,
+            rate_limit_per_minute=0,
+            max_retries=max_retries,
+            backoff_seconds=0.01,
+        ),
+        "flat_files": FlatFilesResource(
+            s3=S3Resource(
+                endpoint_url=sb.s3_endpoint_url,
+                aws_access_key_id=sb.s3_access_key_id,
+                aws_secret_access_key=sb.s3_secret_access_key,
+                region_name="us-east-1",
+            ),
+            bucket=sb.bucket,
+        ),
+        "parquet_io_manager": ParquetIOManager(lake_root=str(lake_root)),
+    }
+
+
+def run(
+    assets: list,
+    resources: dict[str, Any],
+    *,
+    session: dt.date | None = None,
+    sessions: tuple[dt.date, dt.date] | None = None,
+    instance: dg.DagsterInstance | None = None,
+    run_config: dict | None = None,
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
+    """Materialize `assets` for one session or a (first, last) range in one run."""
+    tags = None
+    if sessions is not None:
+        tags = {RANGE_START: sessions[0].isoformat(), RANGE_END: sessions[1].isoformat()}
+    return dg.materialize(
+        assets,
+        resources=resources,
+        partition_key=session.isoformat() if session is not None else None,
+        tags=tags,
+        instance=instance,
+        run_config=run_config,
+        raise_on_error=raise_on_error,
+    )
+
+
+def partition_file(lake_root: Path, dataset: str, session: dt.date) -> Path:
+    return lake_root / dataset / f"session={session.isoformat()}" / "part-0.parquet"
+
+
+def read_partition(lake_root: Path, dataset: str, session: dt.date) -> pa.Table:
+    return pq.read_table(partition_file(lake_root, dataset, session))
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def stored_sessions(lake_root: Path, dataset: str) -> list[str]:
+    return sorted(
+        p.parent.name.removeprefix("session=")
+        for p in (lake_root / dataset).glob("session=*/part-0.parquet")
+    )
+
+
+def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    """The raw values of the (last) materialization metadata of `asset` in the run."""
+    events = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)
+    ]
+    assert events, f"no materialization of {asset}"
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    """Every message of the run's step failures: the error chain and any Failure description."""
+    parts: list[str] = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        if data.user_failure_data is not None:
+            parts.append(data.user_failure_data.description or "")
+        error = data.error
+        while error is not None:
+            parts.append(error.message)
+            error = error.cause
+    return "\n".join(parts)

@@ -1,0 +1,79 @@
+import datetime as dt
+import math
+
+import pandas as pd
+import pyarrow as pa
+
+from finance_pipeline import schemas
+from finance_pipeline.assets import dividends, splits
+from finance_pipeline.assets.corporate_actions import assign_sessions, fetch_window
+from finance_pipeline.calendar import sessions_between
+from finance_pipeline_tests.assets.support import (
+    metadata_of,
+    read_partition,
+    run,
+    sandbox_resources,
+    stored_sessions,
+)
+
+FIRST, LAST = dt.date(2024, 11, 1), dt.date(2025, 1, 31)
+
+
+def stored(lake, dataset: str, sessions: list[dt.date]) -> pd.DataFrame:
+    tables = [read_partition(lake, dataset, s) for s in sessions]
+    for table in tables:
+        assert table.schema.equals(schemas.DATASETS[dataset])
+    return pa.concat_tables(tables).to_pandas()
+
+
+def test_a_range_run_fetches_once_and_writes_every_session(sandbox, tmp_path):
+    sessions = sessions_between(FIRST, LAST)
+    before = sandbox.counters.rest_requests.copy()
+    result = run([splits, dividends], sandbox_resources(sandbox, tmp_path), sessions=(FIRST, LAST))
+    calls = sandbox.counters.rest_requests - before
+
+    keys = [s.isoformat() for s in sessions]
+    assert stored_sessions(tmp_path, "splits") == keys
+    assert stored_sessions(tmp_path, "dividends") == keys
+
+    market_splits = sandbox.market.splits()
+    unique_splits = market_splits.drop_duplicates(["ticker", "execution_date"])
+    assert len(unique_splits) < len(market_splits)  # the sandbox keeps a vendor duplicate
+    got = stored(tmp_path, "splits", sessions)
+    assert sorted(zip(got["ticker"], got["execution_date"], strict=True)) == sorted(
+        zip(unique_splits["ticker"], unique_splits["execution_date"], strict=True)
+    )
+    # Each event sits in the partition of its own date.
+    for row in unique_splits.itertuples():
+        day = read_partition(tmp_path, "splits", row.execution_date).to_pandas()
+        assert row.ticker in set(day["ticker"])
+
+    market_dividends = sandbox.market.dividends()
+    got = stored(tmp_path, "dividends", sessions)
+    assert len(got) == len(market_dividends.drop_duplicates(["ticker", "ex_dividend_date"]))
+    assert got["cash_amount"].sum() == market_dividends["cash_amount"].sum()
+
+    split_meta = metadata_of(result, "splits")
+    assert split_meta["api_calls"] == calls["splits"] == math.ceil(len(market_splits) / 1000)
+    assert split_meta["duplicates_dropped"] == len(market_splits) - len(unique_splits)
+    assert split_meta["calls_saved"] == len(sessions) - calls["splits"]
+    assert split_meta["partitions_written"] == len(sessions)
+    dividend_meta = metadata_of(result, "dividends")
+    assert dividend_meta["api_calls"] == calls["dividends"] == 1
+    assert dividend_meta["dagster/row_count"] == len(got)
+
+
+def test_a_single_session_run_writes_that_session_even_when_empty(sandbox, tmp_path):
+    quiet = dt.date(2025, 1, 2)
+    assert quiet not in set(sandbox.market.splits()["execution_date"])
+    run([splits], sandbox_resources(sandbox, tmp_path), session=quiet)
+    assert stored_sessions(tmp_path, "splits") == [quiet.isoformat()]
+    assert read_partition(tmp_path, "splits", quiet).num_rows == 0
+
+
+def test_events_on_non_session_days_belong_to_the_next_session():
+    sessions = [dt.date(2025, 1, 6), dt.date(2025, 1, 7)]  # Monday, Tuesday
+    start, end = fetch_window(sessions)
+    assert (start, end) == (dt.date(2025, 1, 4), dt.date(2025, 1, 7))  # from Saturday
+    dates = pd.Series([dt.date(2025, 1, 4), dt.date(2025, 1, 5), dt.date(2025, 1, 7)])
+    assert assign_sessions(dates, sessions).tolist() == [sessions[0], sessions[0], sessions[1]]
