@@ -36,6 +36,11 @@ ENV_VARS: dict[str, tuple[str | None, bool, str]] = {
         False,
         "comma-separated tickers that get per-ticker REST minute fills",
     ),
+    "FINANCE_PIPELINE_ALERT_WEBHOOK_URL": (
+        None,
+        True,
+        "optional webhook that receives failed-check alerts as JSON POSTs (may hold a token)",
+    ),
     "DAGSTER_HOME": (None, False, "Dagster instance directory (run history, schedules)"),
 }
 
