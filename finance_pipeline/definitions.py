@@ -6,6 +6,18 @@ import finance_pipeline.assets
 from finance_pipeline.automation import SCHEDULES, SENSORS
 from finance_pipeline.checks import ALL_CHECKS, CHECK_SCHEDULES, CHECK_SENSORS
 from finance_pipeline.resources import resources_from_env
+from finance_pipeline.settings import env
+
+
+def _executor() -> dg.ExecutorDefinition:
+    # In-process by default: steps are I/O bound and throttled by the Polygon pool and limiter,
+    # and a process per step would re-import Dagster for every check (minutes per run).
+    if env("FINANCE_PIPELINE_EXECUTOR") == "k8s":
+        from dagster_k8s import k8s_job_executor  # only in the Kubernetes image
+
+        return k8s_job_executor
+    return dg.in_process_executor
+
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(finance_pipeline.assets),
@@ -13,4 +25,5 @@ defs = dg.Definitions(
     schedules=[*SCHEDULES, *CHECK_SCHEDULES],
     sensors=[*SENSORS, *CHECK_SENSORS],
     resources=resources_from_env(),
+    executor=_executor(),
 )

@@ -41,6 +41,41 @@ ENV_VARS: dict[str, tuple[str | None, bool, str]] = {
         True,
         "optional webhook that receives failed-check alerts as JSON POSTs (may hold a token)",
     ),
+    "FINANCE_PIPELINE_DAILY_SCHEDULE_TIME": (
+        "00:45",
+        False,
+        "New York time (HH:MM) the daily schedule asks for the session that ended the day before",
+    ),
+    "FINANCE_PIPELINE_CORRECTION_SCHEDULE_TIME": (
+        "12:00",
+        False,
+        "New York time (HH:MM) the correction schedule re-fetches the recent sessions",
+    ),
+    "FINANCE_PIPELINE_CORRECTION_SESSIONS": (
+        "5",
+        False,
+        "how many recent sessions the correction schedule re-fetches",
+    ),
+    "FINANCE_PIPELINE_FLAT_FILE_WINDOW_SESSIONS": (
+        "10",
+        False,
+        "how many recent sessions the flat-file sensor watches for new or restated files",
+    ),
+    "FINANCE_PIPELINE_FLAT_FILE_SENSOR_INTERVAL": (
+        "300",
+        False,
+        "seconds between two flat-file sensor ticks (at least)",
+    ),
+    "FINANCE_PIPELINE_AUTOMATION_INTERVAL": (
+        "60",
+        False,
+        "seconds between two evaluations of the curated assets' automation conditions",
+    ),
+    "FINANCE_PIPELINE_EXECUTOR": (
+        "in_process",
+        False,
+        "in_process (steps share one process) or k8s (a pod per step; needs dagster-k8s)",
+    ),
     "DAGSTER_HOME": (None, False, "Dagster instance directory (run history, schedules)"),
 }
 
