@@ -364,6 +364,51 @@ def best_source(
     return one.sessions[0].source
 
 
+# --- Stored sources (the curated layer) ---------------------------------------------------------
+# Per curated dataset: (source, raw lake dataset that stores it), best first. Daily bars have no
+# stored per-ticker REST source: per-ticker day bars are only fetched to reconcile.
+STORED_SOURCES: dict[str, tuple[tuple[Source, str], ...]] = {
+    "daily_bars": (("flat_file", "flat_file_day_aggs"), ("grouped_daily", "grouped_daily_bars")),
+    "minute_bars": (("flat_file", "flat_file_minute_aggs"), ("rest", "rest_fills")),
+}
+
+
+def stored_sources(dataset: Dataset) -> tuple[tuple[Source, str], ...]:
+    """(source, raw lake dataset) pairs that can feed a curated dataset, best first."""
+    try:
+        return STORED_SOURCES[dataset]
+    except KeyError:
+        raise InvalidRequest(
+            f"{dataset!r} has no stored sources to pick from; expected one of "
+            f"{', '.join(STORED_SOURCES)}"
+        ) from None
+
+
+def pick_stored_source(dataset: Dataset, available: Iterable[Source]) -> Source:
+    """The best of the sources already stored for a session, or "unavailable" when none is.
+
+    Unlike `plan`, time and credentials do not matter here: what is in the lake is final, so a
+    flat file beats grouped daily (daily bars) or per-ticker REST fills (minute bars).
+    """
+    ranked = stored_sources(dataset)
+    have = set(available)
+    unknown = have - {source for source, _ in ranked}
+    if unknown:
+        raise InvalidRequest(
+            f"{dataset} cannot be served from {', '.join(sorted(unknown))}; stored sources are "
+            f"{', '.join(source for source, _ in ranked)}"
+        )
+    return next((source for source, _ in ranked if source in have), "unavailable")
+
+
+def source_rank(dataset: Dataset, source: Source) -> int:
+    """1 for the best stored source of `dataset`, 2 for the next; 0 when it cannot serve it."""
+    for rank, (candidate, _) in enumerate(stored_sources(dataset), start=1):
+        if candidate == source:
+            return rank
+    return 0
+
+
 def _unavailable(session: dt.date, reason: str, at: dt.datetime | None) -> SessionPlan:
     return SessionPlan(session, "unavailable", 0, 0, 0, reason, available_at=at)
 
