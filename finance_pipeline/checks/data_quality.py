@@ -28,6 +28,7 @@ from finance_pipeline.checks.support import (
     combine,
     lake_of,
     stored_footer,
+    stored_source,
     to_result,
 )
 from finance_pipeline.lake import Lake, LakeError
@@ -60,14 +61,18 @@ CHECK_NAMES = (
 )
 
 
-def _row_history(lake: Lake, dataset: str, session: dt.date) -> list[int]:
-    """Row counts of up to ROW_HISTORY_SESSIONS stored sessions before `session`."""
+def _row_history(
+    lake: Lake, dataset: str, session: dt.date, source: str | None = None
+) -> list[int]:
+    """Row counts of up to ROW_HISTORY_SESSIONS stored sessions before `session`; with `source`
+    (curated data), only sessions built from that same source: a watchlist-only REST session
+    must not be measured against whole-market flat-file sessions."""
     counts: list[int] = []
     day = session
     for _ in range(_HISTORY_LOOKBACK):
         day = previous_session(day)
         footer = stored_footer(lake, dataset, day)
-        if footer is not None:
+        if footer is not None and (source is None or stored_source(lake, dataset, day) == source):
             counts.append(footer[1])
             if len(counts) == ROW_HISTORY_SESSIONS:
                 break
@@ -93,7 +98,8 @@ def evaluate_partition(lake: Lake, dataset: str, session: dt.date) -> dict[str, 
     written_schema = footer[0] if footer else table.schema  # the file as written, uncast
     frame: pd.DataFrame = table.to_pandas()
     rows = len(frame)
-    history = [] if dataset in MAY_BE_EMPTY else _row_history(lake, dataset, session)
+    source = frame["source"].iloc[0] if dataset in CURATED_ASSETS and rows else None
+    history = [] if dataset in MAY_BE_EMPTY else _row_history(lake, dataset, session, source)
     return {
         "schema": quality.schema_verdict(written_schema, dataset),
         "unique_keys": quality.unique_keys_verdict(frame, dataset),

@@ -49,6 +49,22 @@ def stored_footer(lake: Lake, dataset: str, session: dt.date) -> tuple[pa.Schema
     return table.schema, table.num_rows
 
 
+def stored_source(lake: Lake, dataset: str, session: dt.date) -> str | None:
+    """The `source` a curated partition was built from (one per session), None when absent or
+    empty. Local lakes read it from the footer's column statistics."""
+    if not lake.exists(dataset, session):
+        return None
+    if lake.is_s3:
+        column = lake.read(dataset, session).column("source")
+        return column[0].as_py() if len(column) else None
+    with pq.ParquetFile(lake.uri(dataset, session)) as parquet:
+        index = parquet.schema_arrow.get_field_index("source")
+        if parquet.metadata.num_row_groups == 0:
+            return None
+        statistics = parquet.metadata.row_group(0).column(index).statistics
+        return statistics.min if statistics is not None and statistics.has_min_max else None
+
+
 def combine(verdicts: dict[dt.date, Verdict]) -> Verdict:
     """One verdict for a range run: the worst session's, with how many sessions failed."""
     if len(verdicts) == 1:
