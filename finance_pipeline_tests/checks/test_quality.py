@@ -8,7 +8,9 @@ import pandas as pd
 import pyarrow as pa
 
 from finance_pipeline import schemas
+from finance_pipeline.calendar import NEW_YORK, previous_session
 from finance_pipeline.checks.common import Severity
+from finance_pipeline.checks.data_quality import evaluate_partition
 from finance_pipeline.checks.quality import (
     bar_invariants_verdict,
     exchange_test_symbols_verdict,
@@ -17,6 +19,7 @@ from finance_pipeline.checks.quality import (
     session_window_verdict,
     unique_keys_verdict,
 )
+from finance_pipeline.lake import Lake
 
 SESSION = dt.date(2024, 7, 3)  # a half day: regular close 13:00, minute bars still to 20:00
 NY = "America/New_York"
@@ -138,12 +141,6 @@ def test_an_empty_partition_passes_the_row_rules() -> None:
 
 def test_curated_row_count_compares_only_sessions_of_the_same_source(tmp_path):
     """A watchlist-only REST session is not judged against whole-market flat-file sessions."""
-    import datetime as dt
-
-    from finance_pipeline.calendar import previous_session
-    from finance_pipeline.checks.data_quality import evaluate_partition
-    from finance_pipeline.lake import Lake
-
     lake = Lake(str(tmp_path))
     session = dt.date(2024, 12, 20)
     day = session
@@ -161,12 +158,6 @@ def test_curated_row_count_compares_only_sessions_of_the_same_source(tmp_path):
 
 
 def _minute_frame(session, tickers: int, source: str):
-    import datetime as dt
-
-    import pandas as pd
-
-    from finance_pipeline.calendar import NEW_YORK
-
     start = pd.Timestamp(dt.datetime.combine(session, dt.time(9, 30), NEW_YORK)).tz_convert("UTC")
     rows = [(f"T{i}", start + pd.Timedelta(minutes=m)) for i in range(tickers) for m in range(3)]
     frame = pd.DataFrame(rows, columns=["ticker", "window_start"])
