@@ -31,7 +31,7 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke
 
 ui: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.demo/dagster_home} $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/finance-pipeline ui
 
 clean:
 	rm -rf $(VENV) .demo .lake .sandbox_cache bench/.scratch

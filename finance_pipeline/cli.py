@@ -536,6 +536,20 @@ def demo(real: bool, tickers: int, sessions: int, seed: int, force: bool) -> int
     )
 
 
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
+@click.option("--tickers", type=click.IntRange(min=10), default=300, show_default=True)
+@click.option("--sessions", type=click.IntRange(min=2), default=21, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@_domain_errors
+def ui(port: int, tickers: int, sessions: int, seed: int) -> int:
+    """The Dagster UI (`dagster dev`) on the demo's instance and lake, with the demo's sandbox
+    market behind it unless POLYGON_API_KEY is set: materialize and backfill from the browser."""
+    from finance_pipeline.demo import run_ui
+
+    return run_ui(tickers=tickers, sessions=sessions, seed=seed, port=port, say=click.echo)
+
+
 def main() -> None:
     """The console script."""
     import warnings

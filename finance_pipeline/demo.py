@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +40,8 @@ from finance_pipeline.settings import env
 
 if TYPE_CHECKING:
     import dagster as dg
+
+    from finance_pipeline.sandbox import Sandbox
 
 DEFAULT_HOME = Path(".demo/dagster_home")
 DEFAULT_LAKE = Path(".demo/lake")
@@ -461,32 +466,79 @@ def run_demo(
         say(f"Real Polygon: the latest {len(days)} sessions {days[0]}..{days[-1]}")
         return _run(days, now, home, lake, say, sandbox_note=None, force=force)
 
-    from finance_pipeline.sandbox import Sandbox
-
     days = last_sessions(end, sessions)
-    clock = dt.datetime.combine(end + dt.timedelta(days=1), SANDBOX_TIME, NEW_YORK)
-    say(
-        f"Starting the sandbox market: {tickers} tickers, seed {seed}, sessions "
-        f"{days[0]}..{days[-1]} ({len(days)}), clock {clock:%Y-%m-%d %H:%M} New York"
-    )
-    cache = home.parent / "sandbox_cache"
-    with Sandbox(
-        tickers=tickers,
-        seed=seed,
-        start=days[0],
-        end=end,
-        now=clock,
-        plan="paid",
-        cache_dir=cache,
-    ) as sandbox:
+    with demo_sandbox(tickers, seed, days, home, say) as sandbox:
         os.environ.update(sandbox.env())
         note = (
-            f"The sandbox is stopped now. To materialize more from the UI, keep one running: "
-            f"finance-pipeline sandbox --tickers {tickers} --seed {seed} (it prints the env)."
+            "The sandbox stops with the demo; `make ui` starts the same market again behind the UI."
         )
         return _run(
             days, sandbox.now, home, lake, say, sandbox_note=note, force=force, market_size=tickers
         )
+
+
+def demo_sandbox(
+    tickers: int, seed: int, days: list[dt.date], home: Path, say: Callable[[str], None]
+) -> Sandbox:
+    """The demo's market: `days` of history, its clock at 08:00 New York the day after the last
+    one, so that session's flat files are not published yet (grouped daily serves it)."""
+    from finance_pipeline.sandbox import Sandbox
+
+    clock = dt.datetime.combine(days[-1] + dt.timedelta(days=1), SANDBOX_TIME, NEW_YORK)
+    say(
+        f"Starting the sandbox market: {tickers} tickers, seed {seed}, sessions "
+        f"{days[0]}..{days[-1]} ({len(days)}), clock {clock:%Y-%m-%d %H:%M} New York"
+    )
+    return Sandbox(
+        tickers=tickers,
+        seed=seed,
+        start=days[0],
+        end=days[-1],
+        now=clock,
+        plan="paid",
+        cache_dir=home.parent / "sandbox_cache",
+    )
+
+
+def run_ui(
+    *,
+    tickers: int = DEFAULT_TICKERS,
+    sessions: int = DEFAULT_SESSIONS,
+    seed: int = DEFAULT_SEED,
+    port: int = 3000,
+    say: Callable[[str], None] = print,
+) -> int:
+    """`dagster dev` on the demo's instance and lake; without POLYGON_API_KEY the demo's
+    sandbox market runs behind it, so materializations and backfills from the UI work."""
+    home, lake = _paths()
+    _prepare_home(home)
+    os.environ.update({"DAGSTER_HOME": str(home), "FINANCE_PIPELINE_LAKE": lake})
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "finance_pipeline.definitions"]
+    command += ["-p", str(port)]
+    if env("POLYGON_API_KEY"):
+        return _run_until_stopped(command)
+    days = last_sessions(newest_partition(dt.datetime.now(dt.UTC)), sessions)
+    with demo_sandbox(tickers, seed, days, home, say) as sandbox:
+        os.environ.update(sandbox.env())
+        say(f"Dagster UI on http://127.0.0.1:{port} (instance {home}, lake {lake}); Ctrl-C stops")
+        return _run_until_stopped(command)
+
+
+def _run_until_stopped(command: list[str]) -> int:
+    """Run `command`; Ctrl-C or SIGTERM stop it too, so no `dagster dev` outlives us."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    child = subprocess.Popen(command)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 def _run(
@@ -575,7 +627,7 @@ def _run(
     )
     say(
         f"  DAGSTER_HOME={home} FINANCE_PIPELINE_LAKE={lake} make ui"
-        "    # the Dagster UI on the same instance and lake"
+        "    # the Dagster UI on the same instance and lake, sandbox included"
     )
     if sandbox_note:
         say(f"  {sandbox_note}")

@@ -105,6 +105,8 @@ class LakeLocation:
     @classmethod
     def from_env(cls) -> LakeLocation:
         root = env("FINANCE_PIPELINE_LAKE") or DEFAULT_LAKE
+        if root.startswith("s3://") and not root[len("s3://") :].strip("/"):
+            raise ValueError("FINANCE_PIPELINE_LAKE=s3:// names no bucket; use s3://bucket/prefix")
         if not root.startswith("s3://"):
             root = str(Path(root).expanduser().resolve())
         return cls(root.rstrip("/"))
