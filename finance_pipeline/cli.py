@@ -22,6 +22,7 @@ import click
 from finance_pipeline import router
 from finance_pipeline.calendar import SessionError, parse_session_range
 from finance_pipeline.redaction import redact
+from finance_pipeline.settings import env
 
 PROG = "finance-pipeline"
 DATASET_CHOICE = click.Choice(router.DATASETS)
@@ -336,7 +337,11 @@ def _run_in_process(targets: dict[str, list[dt.date]]) -> int:
             f"{outcome.spec.label()}: {state} (run {outcome.run_id}, {outcome.seconds:.1f} s)"
         )
     click.echo(f"{len(outcomes) - len(failed)} run(s) succeeded, {len(failed)} failed")
-    return FAILED if failed else 0
+    if failed:
+        raise CliError(
+            f"{len(failed)} of {len(outcomes)} run(s) failed: {failed[0].describe()}", FAILED
+        )
+    return 0
 
 
 @cli.command()
@@ -396,6 +401,11 @@ def backfill(
     if the_plan.api_calls > confirm_above and not yes:
         click.confirm(f"Spend {the_plan.api_calls:,} API calls?", abort=True, err=True)
     _check_partitions_exist(targets)
+    if the_plan.api_calls and not env("POLYGON_API_KEY"):
+        raise CliError(
+            f"POLYGON_API_KEY is not set: the plan needs {the_plan.api_calls:,} API calls "
+            "(set it, or run `finance-pipeline sandbox` and export what it prints)"
+        )
     if in_process:
         return _run_in_process(targets)
     backfill_id = _submit_backfill(targets, dataset)

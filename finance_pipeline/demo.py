@@ -198,6 +198,8 @@ def _failures(result: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
             error = event.step_failure_data.error
             if error is not None and error.cls_name == _CHECK_FAILED:
                 continue  # reported below, check by check
+            while error is not None and error.cause is not None:
+                error = error.cause  # Dagster wraps the asset's own error: report the cause
             first_line = (error.message if error else "failed").strip().splitlines()[0]
             asset_errors.append(redact(f"{event.step_key}: {first_line}"))
     checks = [

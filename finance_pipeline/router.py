@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -161,6 +162,10 @@ def _valid_sessions(sessions: Iterable[dt.date]) -> tuple[dt.date, ...]:
     return tuple(sorted(days))
 
 
+# Letters and digits with `.`/`-` class separators; case is kept (BRK.A, KIMpL are real symbols).
+_TICKER = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
+
+
 def _valid_tickers(tickers: Iterable[str]) -> tuple[str, ...]:
     if isinstance(tickers, str):
         raise InvalidRequest(f"tickers must be a sequence of symbols, not the string {tickers!r}")
@@ -168,7 +173,9 @@ def _valid_tickers(tickers: Iterable[str]) -> tuple[str, ...]:
     for ticker in tickers:
         if not isinstance(ticker, str) or not ticker.strip():
             raise InvalidRequest(f"tickers must be non-empty strings, got {ticker!r}")
-        clean[ticker.strip()] = None  # case is kept: BRK.A and KIMpL are real symbols
+        if not _TICKER.fullmatch(ticker.strip()):
+            raise InvalidRequest(f"{ticker.strip()!r} is not a ticker symbol")
+        clean[ticker.strip()] = None
     if not clean:
         raise InvalidRequest("tickers is empty: name at least one, or pass None for the market")
     return tuple(clean)

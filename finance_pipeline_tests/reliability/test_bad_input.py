@@ -59,8 +59,7 @@ CASES: dict[str, tuple[list[str], dict[str, str], list[str], str | None]] = {
         ["plan", "2025-01-02", "2025-01-08", "--tickers", "AAPL,NOT A TICKER!"],
         {},
         ["NOT A TICKER!"],
-        "router._valid_tickers accepts any non-empty string; `plan --tickers 'NOT A TICKER!'` "
-        "exits 0 and quotes a plan for it",
+        None,
     ),
     "malformed SQL": (
         ["query", "selec * frm daily_bars"],
@@ -102,9 +101,7 @@ CASES: dict[str, tuple[list[str], dict[str, str], list[str], str | None]] = {
         ["backfill", "2025-01-15", "2025-01-15", "--in-process", "--yes"],
         {"DAGSTER_HOME": "{home}", "POLYGON_PLAN": "paid"},
         ["POLYGON_API_KEY"],
-        "backfill without POLYGON_API_KEY prints Dagster's DagsterInvalidConfigError with its "
-        "'Stack Trace: File ...' text as the error line; the CLI should refuse before launching "
-        "runs: 'POLYGON_API_KEY is not set: the plan needs N API calls'",
+        None,
     ),
 }
 STRAY = dt.date(2025, 1, 4)  # a Saturday

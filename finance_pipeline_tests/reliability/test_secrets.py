@@ -173,12 +173,6 @@ def test_no_secret_anywhere_after_good_and_bad_runs(
     assert findings == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backfill reports a failed run as 'DagsterExecutionStepExecutionError: Error occurred "
-    "while executing op ...' on stdout (demo._failures keeps the wrapper's first line, not the "
-    "cause) and prints no error line on stderr",
-)
 @pytest.mark.parametrize(
     ("name", "fragment"), [(BAD_POLYGON, "POLYGON_API_KEY"), (BAD_S3, "FLATFILES_ACCESS_KEY_ID")]
 )
