@@ -51,11 +51,8 @@ REAL_SESSIONS = 3
 DEFAULT_SEED = 7
 # The sandbox clock: the morning after the newest session, before its flat files are published.
 SANDBOX_TIME = dt.time(8, 0)
-DAGSTER_YAML = """\
-# Written by `finance-pipeline demo`: a local instance (SQLite under this directory).
-telemetry:
-  enabled: false
-"""
+# The single-machine instance config (run queue, backfill and pool limits, run monitoring).
+LOCAL_INSTANCE_YAML = Path(__file__).with_name("local_instance.yaml")
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 UNLIMITED = 1_000_000
@@ -424,7 +421,7 @@ def _prepare_home(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML)
+        config.write_text(LOCAL_INSTANCE_YAML.read_text())
 
 
 def _paths() -> tuple[Path, str]:

@@ -13,12 +13,14 @@ partition is idempotent down to the byte.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -325,6 +327,8 @@ class Lake:
 
     def _write_local(self, path: Path, body: bytes) -> bool:
         """Temp file, fsync, rename; skipped when the file already holds exactly `body`."""
+        if path.parent.exists():
+            _remove_stale_temps(path.parent, path.stem)
         if path.exists() and path.stat().st_size == len(body) and path.read_bytes() == body:
             return False
         directory = path.parent
@@ -468,6 +472,20 @@ def _s3_code(exc: Exception) -> str | None:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code"))
     return None
+
+
+# A temp file this old belongs to a writer that died (kill -9, power loss): a live writer
+# renames its file within seconds.
+STALE_TEMP_SECONDS = 3600
+
+
+def _remove_stale_temps(directory: Path, stem: str) -> None:
+    """Delete temp files that killed writers left behind; readers never saw them."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for temp in directory.glob(f".{stem}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if temp.stat().st_mtime < cutoff:
+                temp.unlink()
 
 
 def _fsync_directory(directory: Path) -> None:

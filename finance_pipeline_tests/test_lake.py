@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -422,3 +423,20 @@ def _unchanged_probe_frame(session):
             "id": ["s1"],
         }
     )
+
+
+def test_a_write_removes_temp_files_that_dead_writers_left(tmp_path):
+    lake = Lake(str(tmp_path))
+    session = dt.date(2024, 12, 24)
+    frame = _unchanged_probe_frame(session)
+    directory = Path(lake.write("splits", session, frame).uri).parent
+    stale = directory / ".part-0.deadwriter.tmp"
+    fresh = directory / ".part-0.livewriter.tmp"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"being written")
+    old = time.time() - lake_module.STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    assert not lake.write("splits", session, frame).changed  # a rerun with the same bytes
+    assert not stale.exists()
+    assert fresh.exists()  # a live writer's file is left alone
+    assert lake.stored_sessions("splits") == [session]

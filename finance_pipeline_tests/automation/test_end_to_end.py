@@ -27,6 +27,7 @@ import dagster as dg
 import pytest
 
 from finance_pipeline.calendar import NEW_YORK, new_york_date, previous_session, sessions_between
+from finance_pipeline.demo import LOCAL_INSTANCE_YAML
 from finance_pipeline.router import flat_file_available_at
 from finance_pipeline.sandbox import Sandbox, object_key
 
@@ -168,7 +169,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Sandbox, DagsterDev, Path, Path, lis
     backfill = recent[-4:-1]
     home, lake = tmp_path / "dagster_home", tmp_path / "lake"
     home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "deploy/local/dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML.read_text())
     with Sandbox(
         tickers=30,
         seed=5,
