@@ -218,6 +218,7 @@ class Sandbox:
                 allow_client=self.plan == "paid",
                 control_url=self.rest_url,
                 token=self._token,
+                secret_access_key=self.s3_secret_access_key,
             )
             admin = self._boto3_client(self._admin_key, "sandbox-admin")
             admin.create_bucket(Bucket=self.bucket)

@@ -6,7 +6,11 @@ own a bucket named `flatfiles`. A child per sandbox isolates them and dies with 
 
 The child runs moto's WSGI app behind `_Gate`, a small middleware that
 - accepts the sandbox's access key id only (the free plan's key is refused with AccessDenied,
-  an unknown key with InvalidAccessKeyId); signatures are not verified (moto does not either);
+  an unknown key with InvalidAccessKeyId, a request without SigV4 auth with AccessDenied);
+- when given the client's secret, verifies the SigV4 signature of client requests as S3 does
+  (Authorization header or presigned query; moto itself does not): the canonical request is
+  rebuilt from the raw path and query as sent, the signed headers and x-amz-content-sha256
+  (payload bytes are not hashed), and a mismatch is 403 SignatureDoesNotMatch;
 - counts client S3 operations (ListObjectsV2, GetObject, HeadObject, ...) by status, readable
   through a token-guarded `/_sandbox/counters` path (the publisher's own writes use a private
   admin key and are not counted);
@@ -35,6 +39,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gzip
+import hashlib
+import hmac
 import io
 import json
 import logging
@@ -51,7 +57,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 logger = logging.getLogger(__name__)
 
@@ -96,16 +102,156 @@ def render_csv_gz(frame: Any, header: str = HEADER) -> bytes:
 
 
 # ---- the child process ---------------------------------------------------------------------
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+_ALGORITHM = "AWS4-HMAC-SHA256"
+_AUTH_HEADER = re.compile(
+    r"AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,"
+    r"\s*Signature=([0-9a-f]{64})\s*"
+)
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your key and signing method."
+)
 
 
-def _access_key(environ: dict[str, Any]) -> str | None:
-    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-    if match:
-        return match.group(1)
-    query = parse_qs(environ.get("QUERY_STRING", ""))
-    credential = (query.get("X-Amz-Credential") or query.get("AWSAccessKeyId") or [None])[0]
-    return credential.split("/")[0] if credential else None
+class _AuthError(Exception):
+    """A request refused before it reaches moto: S3 error code and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class _SigV4:
+    """The SigV4 parts of one request (from its Authorization header or presigned query)."""
+
+    key_id: str
+    scope: str  # date/region/service/aws4_request
+    amz_date: str
+    signed_headers: tuple[str, ...]
+    signature: str
+    presigned: bool
+
+
+def _parse_auth(environ: dict[str, Any]) -> _SigV4:
+    """The request's SigV4 auth; _AuthError(AccessDenied) when it is missing or malformed."""
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    if header.startswith(_ALGORITHM):
+        match = _AUTH_HEADER.fullmatch(header.strip())
+        if not match:
+            raise _AuthError("AccessDenied", f"malformed {_ALGORITHM} Authorization header")
+        credential, signed, signature = match.groups()
+        amz_date = environ.get("HTTP_X_AMZ_DATE", "")
+        presigned = False
+    elif "X-Amz-Signature" in query:
+        if query.get("X-Amz-Algorithm") != [_ALGORITHM]:
+            raise _AuthError("AccessDenied", f"presigned URLs must use {_ALGORITHM}")
+        credential, signed, signature, amz_date, expires = (
+            (query.get(name) or [""])[0]
+            for name in (
+                "X-Amz-Credential",
+                "X-Amz-SignedHeaders",
+                "X-Amz-Signature",
+                "X-Amz-Date",
+                "X-Amz-Expires",
+            )
+        )
+        presigned = True
+    elif header.startswith("AWS ") or "AWSAccessKeyId" in query:
+        raise _AuthError(
+            "AccessDenied", "Signature Version 2 is not accepted; sign requests with SigV4 (s3v4)"
+        )
+    else:
+        raise _AuthError("AccessDenied", "Access Denied: the request carries no SigV4 auth")
+    key_id, _, scope = credential.partition("/")
+    scope_parts = scope.split("/")
+    if not key_id or len(scope_parts) != 4 or scope_parts[3] != "aws4_request":
+        raise _AuthError(
+            "AccessDenied",
+            "malformed credential scope; expected KEY/YYYYMMDD/REGION/s3/aws4_request",
+        )
+    if not _AMZ_DATE.fullmatch(amz_date) or amz_date[:8] != scope_parts[0]:
+        raise _AuthError(
+            "AccessDenied",
+            "missing or malformed x-amz-date, or its day differs from the credential scope",
+        )
+    if presigned:
+        _check_expiry(amz_date, expires)
+    return _SigV4(key_id, scope, amz_date, tuple(signed.split(";")), signature, presigned)
+
+
+def _check_expiry(amz_date: str, expires: str) -> None:
+    if not expires.isdigit():
+        raise _AuthError("AccessDenied", "presigned URL without a valid X-Amz-Expires")
+    signed_at = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    if dt.datetime.now(dt.UTC) > signed_at + dt.timedelta(seconds=int(expires)):
+        raise _AuthError("AccessDenied", "Request has expired")
+
+
+def _uri_encode(text: str) -> str:
+    return quote(text, safe="-_.~")
+
+
+def _canonical_request(environ: dict[str, Any], auth: _SigV4) -> str:
+    """SigV4's canonical request of an S3 request, rebuilt from what was sent."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        path, _, query = raw.partition("?")
+    else:  # another WSGI server: re-encode what it decoded
+        path = quote(environ.get("PATH_INFO", ""), safe="/~")
+        query = environ.get("QUERY_STRING", "")
+    pairs = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        name = unquote(name)
+        if part and not (auth.presigned and name == "X-Amz-Signature"):
+            pairs.append((_uri_encode(name), _uri_encode(unquote(value))))
+    headers = []
+    for name in auth.signed_headers:
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        value = " ".join(str(environ.get(key, "")).split())  # trimmed, inner runs collapsed
+        headers.append(f"{name}:{value}\n")
+    payload_hash = environ.get("HTTP_X_AMZ_CONTENT_SHA256")
+    if payload_hash is None:
+        if not auth.presigned:
+            raise _AuthError("AccessDenied", "missing x-amz-content-sha256 header")
+        payload_hash = "UNSIGNED-PAYLOAD"
+    return "\n".join(
+        [
+            environ.get("REQUEST_METHOD", "GET"),
+            path or "/",
+            "&".join(f"{name}={value}" for name, value in sorted(pairs)),
+            "".join(headers),
+            ";".join(auth.signed_headers),
+            payload_hash,
+        ]
+    )
+
+
+def _signature(secret: str, auth: _SigV4, canonical_request: str) -> str:
+    """SigV4's HMAC chain: signing key from the secret and scope, then the string to sign."""
+    string_to_sign = "\n".join(
+        [
+            _ALGORITHM,
+            auth.amz_date,
+            auth.scope,
+            hashlib.sha256(canonical_request.encode()).hexdigest(),
+        ]
+    )
+    key = f"AWS4{secret}".encode()
+    for part in auth.scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def _verify(environ: dict[str, Any], auth: _SigV4, secret: str) -> None:
+    expected = _signature(secret, auth, _canonical_request(environ, auth))
+    if not hmac.compare_digest(expected, auth.signature):
+        raise _AuthError("SignatureDoesNotMatch", _SIGNATURE_MISMATCH)
 
 
 def _operation(method: str, path: str, query: str) -> tuple[str, str | None, str | None]:
@@ -150,21 +296,23 @@ class _Gate:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_sandbox/"):
             return self._control(environ, start_response, path)
-        key_id = _access_key(environ)
-        if key_id == self.config["admin_key"]:
-            return self.app(environ, start_response)
         arrived = time.monotonic()
         method = environ.get("REQUEST_METHOD", "GET")
         op, key, prefix = _operation(method, path, environ.get("QUERY_STRING", ""))
-        if key_id != self.config["access_key_id"]:
-            return self._deny(
-                start_response,
-                arrived,
-                op,
-                path,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
+        try:
+            auth = _parse_auth(environ)
+            if auth.key_id == self.config["admin_key"]:  # the publisher: not verified, not counted
+                return self.app(environ, start_response)
+            if auth.key_id != self.config["access_key_id"]:
+                raise _AuthError(
+                    "InvalidAccessKeyId",
+                    "The AWS Access Key Id you provided does not exist in our records.",
+                )
+            secret = self.config.get("secret_access_key")
+            if secret:
+                _verify(environ, auth, secret)
+        except _AuthError as denied:
+            return self._deny(start_response, arrived, op, path, denied.code, denied.message)
         if not self.config["allow"]:
             return self._deny(start_response, arrived, op, path, "AccessDenied", "Access Denied")
         if op in ("GetObject", "HeadObject", "ListObjects", "ListObjectsV2"):
@@ -297,13 +445,18 @@ class S3Server:
         control_url: str,
         token: str,
         timeout: float = _START_TIMEOUT,
+        secret_access_key: str | None = None,
     ) -> str:
-        """Configure the spawned child and wait for its port; returns the endpoint URL."""
+        """Configure the spawned child and wait for its port; returns the endpoint URL.
+
+        With `secret_access_key`, client requests must be signed with it (SigV4); without,
+        only the access key id is checked. The admin key's requests are never verified."""
         assert self._proc is not None and self._proc.stdin is not None
         assert self._proc.stdout is not None
         self._token = token
         config = {
             "access_key_id": access_key_id,
+            "secret_access_key": secret_access_key,  # sent over the pipe only, never printed
             "admin_key": admin_key,
             "allow": allow_client,
             "control_url": control_url,

@@ -13,6 +13,7 @@ import time
 import polygon
 import pytest
 import urllib3
+from botocore.exceptions import ClientError
 
 from finance_pipeline import settings
 from finance_pipeline.sandbox import Sandbox
@@ -276,7 +277,9 @@ def test_secrets_stay_out_of_logs(fresh_sandbox, caplog, capfd):
         http.request("GET", f"{sb.rest_url}/v1/marketstatus/now?apiKey={sb.api_key}")
     http.request("GET", f"{sb.rest_url}/v2/aggs/grouped/locale/us/market/stocks/bad")
     stranger = sb._boto3_client(sb.s3_access_key_id, "wrong-secret")
-    stranger.list_objects_v2(Bucket=sb.bucket)
+    with pytest.raises(ClientError) as refused:
+        stranger.list_objects_v2(Bucket=sb.bucket)
+    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
     sb.close()
     captured = capfd.readouterr()
     for secret in (sb.api_key, sb.s3_secret_access_key):
