@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from finance_pipeline.calendar import NEW_YORK, session_from_partition_key
+from finance_pipeline.calendar import NEW_YORK, TRADING_SESSIONS, session_from_partition_key
 from finance_pipeline.resources.flat_files import FlatFilesClient, FlatFilesResource
 from finance_pipeline.resources.polygon import PolygonClient, PolygonResource
 
@@ -19,6 +20,20 @@ GROUP = "sources"
 IO_MANAGER_KEY = "parquet_io_manager"
 # Caps concurrent steps that call Polygon across all runs; the resource still throttles.
 POLYGON_POOL = "polygon_api"
+
+
+def source_asset(*, kinds: set[str], **asset_args: Any) -> Callable[..., dg.AssetsDefinition]:
+    """`@dg.asset` for a raw source: group "sources", session partitions, the Parquet IO
+    manager, and the `polygon_api` pool when it calls Polygon."""
+    pool = {"pool": POLYGON_POOL} if "polygon" in kinds else {}
+    return dg.asset(
+        group_name=GROUP,
+        kinds={*kinds, "parquet"},
+        partitions_def=TRADING_SESSIONS,
+        io_manager_key=IO_MANAGER_KEY,
+        **pool,
+        **asset_args,
+    )
 
 
 def run_sessions(context: dg.AssetExecutionContext) -> list[dt.date]:

@@ -9,13 +9,11 @@ import pyarrow as pa
 
 from finance_pipeline import schemas
 from finance_pipeline.assets.common import (
-    GROUP,
-    IO_MANAGER_KEY,
-    POLYGON_POOL,
     RunMetrics,
     run_sessions,
+    source_asset,
 )
-from finance_pipeline.calendar import TRADING_SESSIONS, previous_session
+from finance_pipeline.calendar import previous_session
 from finance_pipeline.resources.polygon import PolygonClient, PolygonResource
 
 _WHY_SINGLE_RUN = (
@@ -98,12 +96,8 @@ def load_actions(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"polygon", "parquet"},
-    partitions_def=TRADING_SESSIONS,
-    io_manager_key=IO_MANAGER_KEY,
-    pool=POLYGON_POOL,
+@source_asset(
+    kinds={"polygon"},
     backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "Stock splits (Polygon /v3/reference/splits) by execution_date, the first session "
@@ -122,12 +116,8 @@ def splits(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.Ou
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"polygon", "parquet"},
-    partitions_def=TRADING_SESSIONS,
-    io_manager_key=IO_MANAGER_KEY,
-    pool=POLYGON_POOL,
+@source_asset(
+    kinds={"polygon"},
     backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "Cash dividends (Polygon /v3/reference/dividends) by ex_dividend_date; "

@@ -8,14 +8,12 @@ import pyarrow as pa
 
 from finance_pipeline import schemas
 from finance_pipeline.assets.common import (
-    GROUP,
-    IO_MANAGER_KEY,
     RunMetrics,
     new_york_midnight,
     old_path_calls,
     run_sessions,
+    source_asset,
 )
-from finance_pipeline.calendar import TRADING_SESSIONS
 from finance_pipeline.resources.flat_files import FlatFile, FlatFilesClient, FlatFilesResource
 
 DAY_DATASET = "day_aggs_v1"
@@ -113,11 +111,8 @@ def load_flat_files(
     return table
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"s3", "parquet"},
-    partitions_def=TRADING_SESSIONS,
-    io_manager_key=IO_MANAGER_KEY,
+@source_asset(
+    kinds={"s3"},
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=DAY_SESSIONS_PER_RUN),
     description=(
         "Unadjusted daily bars of every ticker from Polygon's day_aggs_v1 flat file on S3: "
@@ -132,11 +127,8 @@ def flat_file_day_aggs(
     return load_flat_files(context, flat_files, DAY_DATASET, "flat_file_day_aggs")
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"s3", "parquet"},
-    partitions_def=TRADING_SESSIONS,
-    io_manager_key=IO_MANAGER_KEY,
+@source_asset(
+    kinds={"s3"},
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MINUTE_SESSIONS_PER_RUN),
     description=(
         "Unadjusted minute bars (04:00-20:00 New York) of every ticker from Polygon's "

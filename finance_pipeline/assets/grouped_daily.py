@@ -8,16 +8,13 @@ import pyarrow as pa
 
 from finance_pipeline import schemas
 from finance_pipeline.assets.common import (
-    GROUP,
-    IO_MANAGER_KEY,
-    POLYGON_POOL,
     RunMetrics,
     new_york_dates,
     new_york_midnight,
     old_path_calls,
     run_session,
+    source_asset,
 )
-from finance_pipeline.calendar import TRADING_SESSIONS
 from finance_pipeline.resources.polygon import PolygonResource
 
 
@@ -57,12 +54,8 @@ def normalize_grouped_daily(raw: pd.DataFrame, session: dt.date) -> pd.DataFrame
     return frame
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"polygon", "parquet"},
-    partitions_def=TRADING_SESSIONS,
-    io_manager_key=IO_MANAGER_KEY,
-    pool=POLYGON_POOL,
+@source_asset(
+    kinds={"polygon"},
     description=(
         "Unadjusted daily bars of the whole US stock market for the session in ONE call "
         "(Polygon grouped daily, adjusted=false; OTC only when include_otc). Stored by session "

@@ -9,15 +9,12 @@ import pyarrow as pa
 
 from finance_pipeline import router, schemas
 from finance_pipeline.assets.common import (
-    GROUP,
-    IO_MANAGER_KEY,
-    POLYGON_POOL,
     RunMetrics,
     new_york_dates,
     old_path_calls,
     run_session,
+    source_asset,
 )
-from finance_pipeline.calendar import TRADING_SESSIONS
 from finance_pipeline.resources.polygon import PolygonBadRequestError, PolygonResource
 from finance_pipeline.settings import env
 
@@ -52,12 +49,8 @@ def ticker_bars(raw: pd.DataFrame, ticker: str, session: dt.date) -> pd.DataFram
     return frame
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"polygon", "parquet"},
-    partitions_def=TRADING_SESSIONS,
-    io_manager_key=IO_MANAGER_KEY,
-    pool=POLYGON_POOL,
+@source_asset(
+    kinds={"polygon"},
     output_required=False,
     description=(
         "Unadjusted per-ticker MINUTE bars (Polygon aggregates, adjusted=false) for the "

@@ -8,13 +8,10 @@ import pyarrow as pa
 
 from finance_pipeline import schemas
 from finance_pipeline.assets.common import (
-    GROUP,
-    IO_MANAGER_KEY,
-    POLYGON_POOL,
     RunMetrics,
     run_session,
+    source_asset,
 )
-from finance_pipeline.calendar import TRADING_SESSIONS
 from finance_pipeline.resources.polygon import PolygonResource
 
 _TEXT_COLUMNS = [
@@ -53,12 +50,8 @@ def normalize_universe(
     return frame
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"polygon", "parquet"},
-    partitions_def=TRADING_SESSIONS,
-    io_manager_key=IO_MANAGER_KEY,
-    pool=POLYGON_POOL,
+@source_asset(
+    kinds={"polygon"},
     description=(
         "Point-in-time US stock tickers as of the session (Polygon /v3/reference/tickers with "
         "date=session), active AND inactive, so delisted names stay in the universe (no "

@@ -98,16 +98,7 @@ GROUPED_DAILY_COLUMNS = {
     "timestamp": "int64",
     "otc": "bool",
 }
-AGGS_COLUMNS = {
-    "open": "float64",
-    "high": "float64",
-    "low": "float64",
-    "close": "float64",
-    "volume": "float64",
-    "vwap": "float64",
-    "transactions": "Int64",
-    "timestamp": "int64",
-}
+AGGS_COLUMNS = {k: v for k, v in GROUPED_DAILY_COLUMNS.items() if k not in ("ticker", "otc")}
 TICKERS_COLUMNS = {
     "ticker": "str",
     "name": "str",
