@@ -37,3 +37,18 @@ def test_ci_runs_the_readme_test_command():
     assert commands[-1] == "make test"
     quick_start = _section("Quick start")
     assert "make test" in quick_start and "make demo" in quick_start
+
+
+def test_benchmark_table_matches_the_results_file():
+    import json
+
+    figures = json.loads((ROOT / "bench/results.json").read_text())["figures"]
+    table = _section("Benchmarks")
+    for key, figure in figures.items():
+        row = next((line for line in table.splitlines() if line.startswith(f"| `{key}` |")), None)
+        assert row is not None, f"benchmark {key} missing from the README"
+        met = {True: "yes", False: "**no**", None: "-"}[figure.get("target_met")]
+        assert row.rstrip().endswith(f"| {met} |"), (key, row)
+        value = figure["value"]
+        shown = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+        assert f"| {shown} {figure['unit']} |" in row, (key, row)
