@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -367,18 +366,6 @@ def test_lake_root_that_does_not_exist_or_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(WarehouseError, match="not a directory"):
         Warehouse(str(tmp_path / "file"))
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every directory")
-def test_unreadable_lake_root(tmp_path: Path) -> None:
-    root = tmp_path / "locked"
-    root.mkdir()
-    root.chmod(0)
-    try:
-        with pytest.raises(WarehouseError, match="not readable"):
-            Warehouse(str(root))
-    finally:
-        root.chmod(0o755)
 
 
 def test_read_only_warehouse_reads_without_writing(daily_lake: Lake) -> None:
