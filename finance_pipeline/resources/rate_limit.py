@@ -3,11 +3,11 @@
 L requests per W seconds, kept in a small SQLite table guarded by a file lock, so two Dagster
 runs (or a run and the CLI) using the same key never send more than L together.
 
-Why not pyrate-limiter (installed, 4.5.1): its SQLite bucket stamps an item with a time taken
-before the lock and, after a blocking wait, advances that stamp by the *planned* sleep instead
-of re-reading the clock, and it only knows when a slot was taken, not when the request reached
-the server. Across processes both can let the server's window see L+1. This module is the
-smallest thing that is correct for the server's view:
+Why not pyrate-limiter (4.5.1 was evaluated; it is not a dependency): its SQLite bucket stamps
+an item with a time taken before the lock and, after a blocking wait, advances that stamp by the
+*planned* sleep instead of re-reading the clock, and it only knows when a slot was taken, not
+when the request reached the server. Across processes both can let the server's window see L+1.
+This module is the smallest thing that is correct for the server's view:
 
 - a slot is taken under the lock with the clock read under the lock;
 - when the request finishes, the slot is stamped with its completion time, which is after the
