@@ -2,7 +2,9 @@
 `python -m bench --smoke` (every size shrunk, < 60 s; CI runs it).
 
 Writes results.json and results.md: full runs into bench/, smoke runs into bench/.scratch/smoke
-(so CI never overwrites the published figures) unless --output-dir says otherwise.
+(so CI never overwrites the published figures) unless --output-dir says otherwise. A partial run
+(`--only b3,b4`) updates the results already there: its figures (and the extrapolation, when B3
+or B4 ran) replace theirs, the others are kept, and `runs` records which run measured what.
 """
 
 from __future__ import annotations
@@ -194,6 +196,63 @@ def _missing(key: str, errors: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _previous(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _run_summary(results: dict[str, Any], groups: list[str]) -> dict[str, Any]:
+    machine = results["machine"]
+    return {
+        "started": results["started"],
+        "finished": results["finished"],
+        "duration_seconds": results["duration_seconds"],
+        "groups": groups,
+        "load_average_start": machine["load_average_start"],
+        "load_average_end": machine["load_average_end"],
+    }
+
+
+def merge(
+    previous: dict[str, Any] | None, current: dict[str, Any], only: set[str]
+) -> dict[str, Any]:
+    """A partial run (--only) as an update of the published results: its figures replace
+    theirs, every other figure is kept, and `runs` says which run measured which groups (each
+    figure's `run` is the start of its run). A previous file of another mode is replaced."""
+    groups = sorted(only)
+    if previous is None or previous.get("mode") != current["mode"]:
+        return {**current, "runs": [_run_summary(current, groups)]}
+    old_runs = previous.get("runs") or [_run_summary(previous, list(GROUPS))]
+    figures = {
+        key: {**figure, "run": figure.get("run", previous["started"])}
+        for key, figure in previous["figures"].items()
+    }
+    for key, figure in current["figures"].items():
+        figures[key] = {**figure, "run": current["started"]}
+    measured = {_group_of(key) for key in current["figures"]}
+    if measured & {"b3", "b4"} and {"b3_ingest_vs_duckdb", "b4_dagster_vs_raw_loop"} <= set(
+        figures
+    ):
+        # The extrapolation is derived from B3 and B4: keep it consistent with both.
+        derived = extrapolate.run(figures)["extrapolation_cpu_hours"]
+        figures["extrapolation_cpu_hours"] = {**derived, "run": current["started"]}
+    used = {figure["run"] for figure in figures.values()}
+    runs = [
+        run for run in old_runs if run["started"] in used and run["started"] != current["started"]
+    ]
+    for run in runs:  # groups whose figures were all re-measured now are no longer its own
+        run["groups"] = [g for g in run["groups"] if g not in measured]
+    errors = {g: e for g, e in previous.get("errors", {}).items() if g not in only}
+    return {
+        **current,
+        "figures": {key: figures[key] for key in (*FIGURE_KEYS, *figures) if key in figures},
+        "errors": {**errors, **current["errors"]},
+        "runs": [*runs, _run_summary(current, groups)],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, < 60 s (CI)")
@@ -214,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output_dir or (SCRATCH / "smoke" if args.smoke else BENCH_DIR)
     results = run_suite(sizes, only)
     output.mkdir(parents=True, exist_ok=True)
+    partial = only != set(GROUPS)
+    results = merge(_previous(output / "results.json") if partial else None, results, only)
     (output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (output / "results.md").write_text(report.render(results))
     print(report.render(results))

@@ -121,7 +121,7 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
         rows = size = 0
         for session in sessions:
             downloaded = flat.download("day_aggs_v1", session)
-            rows += len(downloaded.frame)
+            rows += downloaded.table.num_rows
             size += downloaded.info.size
         return rows, size
 

@@ -5,7 +5,7 @@
   sessions (the runs a backfill of that policy launches), with the real FlatFilesResource
   (dagster-aws S3Resource) and ParquetIOManager;
 - raw loop: per session, the same product functions without Dagster: FlatFilesClient.download
-  -> flat_file_frame -> schemas.to_table -> Lake.write.
+  -> flat_file_table -> Lake.write.
 Both run in fresh worker processes against the same sandbox files; the ratio is dagster / raw.
 """
 
@@ -101,8 +101,7 @@ def _stderr_to(path: Path) -> None:
 
 
 def backfill_raw(access: dict[str, str], sessions: list[dt.date], work: str) -> dict:
-    from finance_pipeline import schemas
-    from finance_pipeline.assets.flat_files import flat_file_frame
+    from finance_pipeline.assets.flat_files import flat_file_table
     from finance_pipeline.lake import Lake
 
     client = flat_files_client(access)
@@ -110,8 +109,7 @@ def backfill_raw(access: dict[str, str], sessions: list[dt.date], work: str) -> 
     rows = 0
     with measured() as measurement:
         for session in sessions:
-            frame = flat_file_frame(client.download(DATASET, session))
-            table = schemas.to_table(frame, schemas.DATASETS[ASSET], ASSET)
+            table = flat_file_table(client.download(DATASET, session), ASSET)
             rows += lake.write(ASSET, session, table).rows
     return {"rows": rows, **measurement.as_dict()}
 

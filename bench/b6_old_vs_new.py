@@ -29,7 +29,7 @@ REAL_LIMIT_PER_MINUTE = 5
 def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
     """`sandbox` must admit `sizes.b6_limit` requests per `sizes.b6_window_seconds`."""
     from finance_pipeline import schemas
-    from finance_pipeline.assets.flat_files import flat_file_frame
+    from finance_pipeline.assets.flat_files import flat_file_table
     from finance_pipeline.assets.grouped_daily import normalize_grouped_daily
     from finance_pipeline.lake import Lake
     from finance_pipeline.resources.flat_files import FlatFilesClient
@@ -82,8 +82,7 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
         sandbox.reset_counters()
         began = time.perf_counter()
         for session in sessions:
-            frame = flat_file_frame(flat.download("day_aggs_v1", session))
-            table = schemas.to_table(frame, schemas.FLAT_FILE_DAY_AGGS, "flat_file_day_aggs")
+            table = flat_file_table(flat.download("day_aggs_v1", session), "flat_file_day_aggs")
             lake.write("flat_file_day_aggs", session, table)
         flat_wall = time.perf_counter() - began
         flat_counted = sandbox.counters

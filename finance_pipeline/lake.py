@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 FILE_NAME = "part-0.parquet"
 SESSION_COLUMN = "session"
 COMPRESSION = "zstd"
+# Level 1 writes a minute session in 0.45 s instead of 0.52 s of CPU but 9% larger (34.7 vs
+# 31.7 MB): not worth it. Either level gives deterministic bytes.
 COMPRESSION_LEVEL = 3
 # Large enough for few row groups per file, small enough for DuckDB to read in parallel.
 ROW_GROUP_SIZE = 250_000
@@ -195,9 +197,10 @@ class Lake:
         if SESSION_COLUMN not in table.column_names or table.num_rows == 0:
             return
         allowed = pa.array(sessions, type=pa.date32())
-        outside = table.filter(pc.invert(pc.is_in(table[SESSION_COLUMN], value_set=allowed)))
-        if outside.num_rows:
-            found = sorted(pc.unique(outside[SESSION_COLUMN]).to_pylist())
+        days = table[SESSION_COLUMN]
+        outside = days.filter(pc.invert(pc.is_in(days, value_set=allowed)))
+        if len(outside):
+            found = sorted(pc.unique(outside).to_pylist())
             shown = ", ".join(str(day) for day in found[:5]) + (" ..." if len(found) > 5 else "")
             target = (
                 f"session {sessions[0]}"
@@ -205,7 +208,7 @@ class Lake:
                 else f"sessions {sessions[0]}..{sessions[-1]} ({len(sessions)} sessions)"
             )
             raise SessionMismatch(
-                f"{dataset}: {outside.num_rows} row(s) belong to session(s) {shown}, "
+                f"{dataset}: {len(outside)} row(s) belong to session(s) {shown}, "
                 f"outside the target {target}; nothing was written"
             )
 
@@ -257,10 +260,13 @@ class Lake:
         self._check_rows(dataset, table, targets)
         if len(targets) == 1:
             return [self._write_conformed(dataset, targets[0], table, provenance)]
-        # A stable sort keeps each session's rows in their original order, so a range write
-        # produces the same bytes as writing each session on its own.
-        ordered = table.take(pc.sort_indices(table, sort_keys=[(SESSION_COLUMN, "ascending")]))
-        days = ordered[SESSION_COLUMN].combine_chunks().cast(pa.int32()).to_numpy()
+        days = table[SESSION_COLUMN].combine_chunks().cast(pa.int32()).to_numpy()
+        ordered = table
+        if len(days) > 1 and (days[1:] < days[:-1]).any():
+            # A stable sort keeps each session's rows in their original order, so a range write
+            # produces the same bytes as writing each session on its own.
+            order = np.argsort(days, kind="stable")
+            ordered, days = table.take(order), days[order]
         wanted = np.array([(day - dt.date(1970, 1, 1)).days for day in targets], dtype=np.int32)
         starts = np.searchsorted(days, wanted, side="left")
         ends = np.searchsorted(days, wanted, side="right")
@@ -288,6 +294,7 @@ class Lake:
             row_group_size=ROW_GROUP_SIZE,
             compression=COMPRESSION,
             compression_level=COMPRESSION_LEVEL,
+            use_dictionary=_dictionary_columns(table.schema),
             write_statistics=True,
             write_page_checksum=True,
         )
@@ -465,6 +472,13 @@ class Lake:
             uri = self.dataset_uri(dataset)
             raise LakeError(f"could not list {uri}: {redact(str(exc))}") from None
         return names
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth a dictionary: not floats. Prices are nearly unique per row: their
+    dictionary overflows and falls back to plain after the work is done. On a 1.77M-row minute
+    session that cost 0.6 s of CPU (1.14 s -> 0.52 s to write) and 16% more bytes."""
+    return [field.name for field in schema if not pa.types.is_floating(field.type)]
 
 
 def _s3_code(exc: Exception) -> str | None:

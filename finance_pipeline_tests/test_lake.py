@@ -326,6 +326,41 @@ def test_write_sessions_splits_by_session_with_empty_files(tmp_path: Path) -> No
         )
 
 
+def test_an_ordered_range_of_arrow_tables_is_split_like_single_writes(tmp_path: Path) -> None:
+    """What a flat-file range run hands over: per-session tables concatenated in order."""
+    dataset = "flat_file_minute_aggs"
+    sessions = sessions_between(dt.date(2024, 1, 10), dt.date(2024, 1, 17))
+    ranged, single = Lake(str(tmp_path / "ranged")), Lake(str(tmp_path / "single"))
+    tables = [
+        ranged.conform(dataset, sample_frame(dataset, day, 3 + i, seed=i))
+        for i, day in enumerate(sessions)
+    ]
+    results = ranged.write_sessions(dataset, pa.concat_tables(tables), sessions)
+
+    assert [r.rows for r in results] == [t.num_rows for t in tables]
+    for day, table in zip(sessions, tables, strict=True):
+        single.write(dataset, day, table)
+        assert ranged.read(dataset, day).equals(table)
+        assert (
+            Path(single.uri(dataset, day)).read_bytes()
+            == Path(ranged.uri(dataset, day)).read_bytes()
+        )
+
+
+def test_float_columns_are_stored_without_a_dictionary(local_lake: Lake) -> None:
+    """Prices are nearly unique: a dictionary for them costs time and bytes (bench B3)."""
+    dataset = "flat_file_minute_aggs"
+    local_lake.write(dataset, S1, sample_frame(dataset, S1, rows=50))
+    row_group = pq.ParquetFile(local_lake.uri(dataset, S1)).metadata.row_group(0)
+    encodings = {
+        row_group.column(i).path_in_schema: set(row_group.column(i).encodings)
+        for i in range(row_group.num_columns)
+    }
+    for field in DATASETS[dataset]:
+        dictionary = "RLE_DICTIONARY" in encodings[field.name]
+        assert dictionary != pa.types.is_floating(field.type), (field, encodings[field.name])
+
+
 def test_write_sessions_refuses_rows_outside_the_range(local_lake: Lake) -> None:
     frame = pd.concat([sample_frame("daily_bars", S1), sample_frame("daily_bars", S3_)])
     with pytest.raises(SessionMismatch, match=r"2024-03-06.*sessions 2024-03-04..2024-03-05"):

@@ -6,30 +6,29 @@ Key layout: `us_stocks_sip/{dataset}/{YYYY}/{MM}/{YYYY-MM-DD}.csv.gz`, datasets
 `day_aggs_v1` and `minute_aggs_v1`, header exactly
 `ticker,volume,open,close,high,low,window_start,transactions`.
 
-A download is streamed to a temporary file, inflated in full (a truncated gzip or a bad CRC
-shows up as EOFError/BadGzipFile) with the header checked on the way, and only then parsed, so a
-bad file raises a `FlatFileError` naming the key and the reason instead of yielding a frame.
+A download is read whole into memory (compressed, a few tens of MB), its header line checked,
+then parsed by pyarrow.csv straight from the gzip stream with explicit column types. Arrow's
+inflater verifies the whole stream (a truncated gzip, a bad CRC or length raises), so a bad file
+raises a `FlatFileError` naming the key and the reason instead of yielding a table.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import logging
 import re
-import shutil
-import tempfile
 import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from dagster_aws.s3 import S3Resource
 
 from finance_pipeline.calendar import SessionError, parse_session
@@ -39,6 +38,17 @@ logger = logging.getLogger(__name__)
 
 HEADER = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
 DATASETS = ("day_aggs_v1", "minute_aggs_v1")
+# The parsed file's Arrow types, and DTYPES the pandas dtypes of `FlatFile.frame`.
+COLUMN_TYPES: dict[str, pa.DataType] = {
+    "ticker": pa.string(),
+    "volume": pa.float64(),
+    "open": pa.float64(),
+    "close": pa.float64(),
+    "high": pa.float64(),
+    "low": pa.float64(),
+    "window_start": pa.int64(),
+    "transactions": pa.int64(),
+}
 DTYPES = {
     "ticker": "str",
     "volume": "float64",
@@ -49,7 +59,10 @@ DTYPES = {
     "window_start": "int64",
     "transactions": "int64",
 }
+# Integer columns cannot be empty; an empty price or volume is a missing value (null).
+_REQUIRED = ("window_start", "transactions")
 _CHUNK = 1 << 20
+_HEADER_PROBE = 1 << 16  # compressed bytes inflated to read the header line
 _GET_ATTEMPTS = 3  # a GET whose stream breaks off is tried again this many times in all
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _DENIED = frozenset(
@@ -92,8 +105,17 @@ class ObjectInfo:
 @dataclass(frozen=True)
 class FlatFile:
     info: ObjectInfo
-    frame: pd.DataFrame  # HEADER columns; ticker str (no NA parsing), volume float64,
-    #                      prices float64, window_start int64 ns, transactions int64
+    table: pa.Table  # HEADER columns of COLUMN_TYPES; ticker never null ("NA" is a ticker),
+    #                  empty prices/volume null, window_start int64 ns, transactions int64
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as pandas (DTYPES; empty prices/volume NaN), a copy."""
+        return self.table.to_pandas()
+
+
+def _empty_table() -> pa.Table:
+    return pa.schema(list(COLUMN_TYPES.items())).empty_table()
 
 
 def _aware_utc(value: dt.datetime) -> dt.datetime:
@@ -123,12 +145,10 @@ class FlatFilesClient:
         prefix: str = "us_stocks_sip",
         *,
         secrets: Iterable[str | None] = (),
-        tmp_dir: str | Path | None = None,
     ) -> None:
         self.s3 = s3_client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.tmp_dir = str(tmp_dir) if tmp_dir else None
         self._secrets = [s for s in secrets if s]
         self.requests = Counter()
         self._lock = threading.Lock()
@@ -265,19 +285,20 @@ class FlatFilesClient:
     # ---- download ---------------------------------------------------------------------------
 
     def download(self, dataset: str, session: dt.date) -> FlatFile:
-        """Streamed GET to a temporary file, verified (complete gzip, exact header) before
-        parsing; raises FlatFileError subclasses."""
+        """GET the object, check its header line, parse it from the gzip stream; raises
+        FlatFileError subclasses (not published, refused, corrupt, schema changed)."""
         key = self.key(dataset, session)
-        with tempfile.TemporaryDirectory(prefix="flatfile-", dir=self.tmp_dir) as tmp:
-            packed = Path(tmp) / "object.csv.gz"
-            info = self._get_to_file(key, parse_session(session), packed)
-            plain = Path(tmp) / "object.csv"
-            self._inflate_verified(key, packed, plain)
-            packed.unlink()
-            frame = self._parse(key, plain)
-        return FlatFile(info=info, frame=frame)
+        info, body = self._get(key, parse_session(session))
+        uri = self._uri(key)
+        header, rest = self._first_line(uri, body)
+        self._check_header(uri, header)
+        if rest is not None and not rest.strip():  # a header and no rows
+            return FlatFile(info=info, table=_empty_table())
+        return FlatFile(info=info, table=self._parse(uri, body))
 
-    def _get_to_file(self, key: str, session: dt.date, path: Path) -> ObjectInfo:
+    def _get(self, key: str, session: dt.date) -> tuple[ObjectInfo, bytes]:
+        """The object's info and its complete (compressed) bytes; a body that breaks off is
+        fetched again."""
         last_error: Exception | None = None
         for _ in range(_GET_ATTEMPTS):
             self._count("get")
@@ -294,20 +315,16 @@ class FlatFilesClient:
             except botocore.exceptions.BotoCoreError as exc:
                 raise self._error(exc, "GET", key) from None
             info = self._info(key, session, response)
-            written = 0
             try:
-                with path.open("wb") as out:
-                    for chunk in response["Body"].iter_chunks(_CHUNK):
-                        out.write(chunk)
-                        written += len(chunk)
+                body = b"".join(response["Body"].iter_chunks(_CHUNK))
             except _STREAM_ERRORS as exc:
                 last_error = exc
                 logger.warning("flat files: GET %s broke off (%s); retrying", key, exc)
                 continue
-            if info.size and written != info.size:
-                last_error = RuntimeError(f"got {written} of {info.size} bytes")
+            if info.size and len(body) != info.size:
+                last_error = RuntimeError(f"got {len(body)} of {info.size} bytes")
                 continue
-            return info
+            return info, body
         raise FlatFileCorrupt(
             redact(
                 f"flat file {self._uri(key)}: the download kept ending early "
@@ -316,20 +333,21 @@ class FlatFilesClient:
             )
         )
 
-    def _inflate_verified(self, key: str, packed: Path, plain: Path) -> None:
-        """Inflate the whole gzip (which verifies its length and CRC) and check the header."""
-        uri = self._uri(key)
-        if packed.stat().st_size == 0:
+    @staticmethod
+    def _first_line(uri: str, body: bytes) -> tuple[bytes, bytes | None]:
+        """The first line of the inflated file from its first compressed bytes only, and the
+        rest of the file when those bytes held all of it (else None)."""
+        if not body:
             raise FlatFileCorrupt(f"flat file {uri} is an empty object (not a gzip file)")
+        inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)  # gzip framing
         try:
-            with gzip.open(packed, "rb") as src, plain.open("wb") as dst:
-                first = src.readline()
-                self._check_header(uri, first)
-                dst.write(first)
-                shutil.copyfileobj(src, dst, _CHUNK)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            reason = "truncated" if isinstance(exc, EOFError) else "not a valid gzip file"
-            raise FlatFileCorrupt(f"flat file {uri} is {reason} ({exc})") from None
+            head = inflater.decompress(body[:_HEADER_PROBE])
+        except zlib.error as exc:
+            raise FlatFileCorrupt(f"flat file {uri} is not a valid gzip file ({exc})") from None
+        line, newline, rest = head.partition(b"\n")
+        if not newline and not inflater.eof and len(body) <= _HEADER_PROBE:
+            raise FlatFileCorrupt(f"flat file {uri} is truncated (it ends in its header line)")
+        return line, (rest if inflater.eof and not inflater.unused_data else None)
 
     @staticmethod
     def _check_header(uri: str, line: bytes) -> None:
@@ -352,22 +370,33 @@ class FlatFilesClient:
                 f"{','.join(HEADER)!r} ({'; '.join(changes)})"
             )
 
-    def _parse(self, key: str, plain: Path) -> pd.DataFrame:
-        # No NA parsing for `ticker` (real tickers NA, NULL, NAN); only "" is missing elsewhere.
-        na_values = {column: [""] for column in HEADER if column != "ticker"}
+    @staticmethod
+    def _parse(uri: str, body: bytes) -> pa.Table:
+        """The whole file as a table; the inflater checks the stream to its end (length, CRC)."""
+        # Blocks of the inflated stream are parsed on Arrow's thread pool as they come.
+        read = pa_csv.ReadOptions(column_names=list(HEADER), skip_rows=1)
+        convert = pa_csv.ConvertOptions(
+            column_types=COLUMN_TYPES,
+            # Tickers are never missing: NA, NULL and NAN are real tickers.
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            null_values=[""],
+        )
         try:
-            return pd.read_csv(
-                plain,
-                dtype=DTYPES,
-                keep_default_na=False,
-                na_values=na_values,
-                engine="c",
-            )
-        except (ValueError, pd.errors.ParserError) as exc:
+            stream = pa.CompressedInputStream(pa.BufferReader(body), "gzip")
+            table = pa_csv.read_csv(stream, read_options=read, convert_options=convert)
+        except pa.ArrowInvalid as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise FlatFileCorrupt(
-                f"flat file {self._uri(key)} has unparsable rows ({message})"
-            ) from None
+            raise FlatFileCorrupt(f"flat file {uri} has unparsable rows ({message})") from None
+        except OSError as exc:  # from the gzip inflater
+            reason = "truncated" if "truncated" in str(exc).lower() else "not a valid gzip file"
+            raise FlatFileCorrupt(f"flat file {uri} is {reason} ({exc})") from None
+        for name in _REQUIRED:
+            if empty := table[name].null_count:
+                raise FlatFileCorrupt(
+                    f"flat file {uri} has unparsable rows ({empty} empty {name} value(s))"
+                )
+        return table
 
 
 class FlatFilesResource(dg.ConfigurableResource):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import time
 
 import dagster as dg
@@ -12,6 +13,7 @@ from dagster_aws.s3 import S3Resource
 
 from finance_pipeline.calendar import SessionError, sessions_between
 from finance_pipeline.resources.flat_files import (
+    COLUMN_TYPES,
     DTYPES,
     HEADER,
     FlatFileAccessDenied,
@@ -111,6 +113,14 @@ def test_download_day_file_matches_the_market(client, sb):
     assert s3_counts(sb, 2) == {"GetObject": 1, "HeadObject": 1}
 
 
+def test_download_is_an_arrow_table_of_the_declared_types(client, sb):
+    flat = client.download(DAY, SESSION)
+    assert flat.table.schema.names == list(HEADER)
+    assert dict(zip(flat.table.schema.names, flat.table.schema.types, strict=True)) == COLUMN_TYPES
+    assert flat.table["ticker"].null_count == 0
+    assert flat.table.num_rows == len(flat.frame) == len(expected_day_rows(sb, SESSION))
+
+
 def test_download_minute_file(client, sb):
     flat = client.download(MINUTE, SESSION)
     otc = set(sb.market.listings().query("market == 'otc'")["ticker"])
@@ -208,3 +218,106 @@ def test_resource_in_a_dagster_run_with_the_secret_from_env(sb, monkeypatch):
         metadata = event.materialization.metadata
     assert metadata["s3_requests"].value == 1
     assert metadata["bytes"].value > 0
+
+
+# ---- files the sandbox does not make: objects put under a prefix of their own ------------------
+ROW = b"AAPL,1200.5,187.1,188.2,189.0,186.4,1738558800000000000,42\n"
+HEADER_LINE = ",".join(HEADER).encode() + b"\n"
+
+
+def _bad_crc(body: bytes) -> bytes:
+    damaged = bytearray(body)
+    damaged[-8] ^= 0xFF  # the gzip trailer's CRC-32
+    return bytes(damaged)
+
+
+def _many_rows(count: int) -> bytes:
+    """Rows that compress poorly, so the file is larger than the header probe."""
+    return b"".join(
+        f"T{i},{i * 7.25},{i % 977}.1,{i % 983}.2,{i % 991}.3,{i % 997}.4,{i},{i % 89}\n".encode()
+        for i in range(count)
+    )
+
+
+BIG = gzip.compress(HEADER_LINE + _many_rows(30_000))
+assert len(BIG) > 4 * 65536  # past the header probe: the CRC is checked by the parser
+
+
+ODD_FILES = {
+    "bad CRC": (
+        _bad_crc(gzip.compress(HEADER_LINE + ROW * 50)),
+        FlatFileCorrupt,
+        "is not a valid gzip file",
+    ),
+    "bad CRC in a big file": (_bad_crc(BIG), FlatFileCorrupt, "is not a valid gzip file"),
+    "a big file cut short": (BIG[: len(BIG) // 2], FlatFileCorrupt, "is truncated"),
+    "not gzip at all": (HEADER_LINE + ROW, FlatFileCorrupt, "is not a valid gzip file"),
+    "empty object": (b"", FlatFileCorrupt, "is an empty object"),
+    "cut inside the header": (gzip.compress(HEADER_LINE + ROW)[:12], FlatFileCorrupt, "truncated"),
+    "empty window_start": (
+        gzip.compress(HEADER_LINE + b"AAPL,1,2,3,4,5,,42\n"),
+        FlatFileCorrupt,
+        r"unparsable rows \(1 empty window_start",
+    ),
+    "a word for a number": (
+        gzip.compress(HEADER_LINE + b"AAPL,lots,2,3,4,5,6,42\n"),
+        FlatFileCorrupt,
+        "unparsable rows .*invalid value 'lots'",
+    ),
+    "a short row": (
+        gzip.compress(HEADER_LINE + ROW + b"AAPL,1,2\n"),
+        FlatFileCorrupt,
+        "unparsable rows .*Expected 8 columns, got 3",
+    ),
+}
+
+
+@pytest.fixture
+def own_prefix(sb):
+    """A client over `tests/...` keys in the sandbox's bucket, and a function putting a body at
+    SESSION's day key."""
+    s3 = sb.s3_client()
+    client = FlatFilesClient(s3, bucket=sb.bucket, prefix="tests")
+    key = client.key(DAY, SESSION)
+
+    def put(body: bytes) -> None:
+        s3.put_object(Bucket=sb.bucket, Key=key, Body=body)
+
+    yield client, put
+    s3.delete_object(Bucket=sb.bucket, Key=key)
+
+
+@pytest.mark.parametrize("case", list(ODD_FILES))
+def test_a_damaged_file_is_refused_by_name(own_prefix, case):
+    client, put = own_prefix
+    body, error, reason = ODD_FILES[case]
+    put(body)
+    with pytest.raises(error, match=reason) as caught:
+        client.download(DAY, SESSION)
+    assert "tests/day_aggs_v1/2025/02/2025-02-03.csv.gz" in str(caught.value)
+
+
+def test_tickers_that_look_missing_stay_tickers_and_empty_prices_are_null(own_prefix):
+    client, put = own_prefix
+    rows = b"NA,1,2,3,4,5,6,7\nNULL,,2,3,4,5,6,7\nNAN,1,,3,4,5,6,7\n"
+    put(gzip.compress(b"\xef\xbb\xbf" + HEADER_LINE + rows))  # with a byte-order mark
+    table = client.download(DAY, SESSION).table
+    assert table["ticker"].to_pylist() == ["NA", "NULL", "NAN"]
+    assert table["volume"].to_pylist() == [1.0, None, 1.0]
+    assert table["open"].to_pylist() == [2.0, 2.0, None]
+    assert table["transactions"].to_pylist() == [7, 7, 7]
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b""])
+def test_a_header_without_rows_is_an_empty_table(own_prefix, ending):
+    client, put = own_prefix
+    put(gzip.compress(HEADER_LINE.rstrip(b"\n") + ending))
+    table = client.download(DAY, SESSION).table
+    assert table.num_rows == 0
+    assert dict(zip(table.schema.names, table.schema.types, strict=True)) == COLUMN_TYPES
+
+
+def test_a_file_of_several_gzip_members_is_read_whole(own_prefix):
+    client, put = own_prefix
+    put(gzip.compress(HEADER_LINE + ROW) + gzip.compress(ROW.replace(b"AAPL", b"MSFT")))
+    assert client.download(DAY, SESSION).table["ticker"].to_pylist() == ["AAPL", "MSFT"]
