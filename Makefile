@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.readme_table
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke
