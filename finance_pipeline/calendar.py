@@ -192,8 +192,17 @@ def partition_key(session: dt.date) -> str:
     return session.isoformat()
 
 
-def session_from_partition_key(key: str) -> dt.date:
-    """A partition key back to a session, refusing keys that are not sessions."""
-    if not trading_sessions_partitions_def().has_partition_key(key):
+def session_from_partition_key(key: str, *, now: dt.datetime | None = None) -> dt.date:
+    """A partition key back to a session, refusing keys that are not partitions (now).
+
+    Same answer as the partitions definition's `has_partition_key`, without building its
+    partition windows: a session whose New York day has ended (end_offset=0)."""
+    try:
+        day = dt.date.fromisoformat(key)
+    except (TypeError, ValueError):
+        day = None
+    if day is None or day.isoformat() != key or not is_session(day):
         raise SessionError(f"partition key {key!r} is not an NYSE trading session")
-    return dt.date.fromisoformat(key)
+    if day >= new_york_date(now or dt.datetime.now(UTC)):
+        raise SessionError(f"partition key {key!r} is a session that has not ended yet")
+    return day

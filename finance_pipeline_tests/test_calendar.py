@@ -81,3 +81,16 @@ def test_session_from_partition_key_refuses_non_sessions():
     with pytest.raises(cal.SessionError, match="2024-12-25"):
         cal.session_from_partition_key("2024-12-25")
     assert cal.session_from_partition_key("2024-12-24") == D("2024-12-24")
+
+
+@pytest.mark.parametrize(
+    "key", ["2024-12-24", "2024-12-25", "2025-01-09", "2025-01-10", "2025-01-08", "20250110"]
+)
+def test_session_from_partition_key_agrees_with_the_partitions_definition(key):
+    now = dt.datetime(2025, 1, 10, 18, tzinfo=dt.UTC)  # 13:00 New York: 2025-01-10 not ended
+    exists = key in cal.TRADING_SESSIONS.get_partition_keys(current_time=now)
+    if exists:
+        assert cal.session_from_partition_key(key, now=now).isoformat() == key
+    else:
+        with pytest.raises(cal.SessionError, match=key):
+            cal.session_from_partition_key(key, now=now)
