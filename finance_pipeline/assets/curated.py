@@ -230,36 +230,29 @@ def _description(dataset: router.Dataset, per_run: int) -> str:
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"parquet"},
-    partitions_def=TRADING_SESSIONS,
-    io_manager_key=IO_MANAGER_KEY,
-    deps=[raw for _, raw in router.stored_sources("daily_bars")],
-    automation_condition=curated_condition("daily_bars"),
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=DAILY_SESSIONS_PER_RUN),
-    description=_description("daily_bars", DAILY_SESSIONS_PER_RUN),
-)
-def daily_bars(
-    context: dg.AssetExecutionContext, parquet_io_manager: dg.ResourceParam[ParquetIOManager]
-) -> pa.Table:
-    return _materialize(context, parquet_io_manager.get_lake(), "daily_bars")
+def _curated_asset(dataset: router.Dataset, per_run: int) -> dg.AssetsDefinition:
+    """The curated asset of `dataset`: the best stored raw source per session."""
+
+    @dg.asset(
+        name=dataset,
+        group_name=GROUP,
+        kinds={"parquet"},
+        partitions_def=TRADING_SESSIONS,
+        io_manager_key=IO_MANAGER_KEY,
+        deps=[raw for _, raw in router.stored_sources(dataset)],
+        automation_condition=curated_condition(dataset),
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run),
+        description=_description(dataset, per_run),
+    )
+    def curated(
+        context: dg.AssetExecutionContext, parquet_io_manager: dg.ResourceParam[ParquetIOManager]
+    ) -> pa.Table:
+        return _materialize(context, parquet_io_manager.get_lake(), dataset)
+
+    return curated
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"parquet"},
-    partitions_def=TRADING_SESSIONS,
-    io_manager_key=IO_MANAGER_KEY,
-    deps=[raw for _, raw in router.stored_sources("minute_bars")],
-    automation_condition=curated_condition("minute_bars"),
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MINUTE_SESSIONS_PER_RUN),
-    description=_description("minute_bars", MINUTE_SESSIONS_PER_RUN),
-)
-def minute_bars(
-    context: dg.AssetExecutionContext, parquet_io_manager: dg.ResourceParam[ParquetIOManager]
-) -> pa.Table:
-    return _materialize(context, parquet_io_manager.get_lake(), "minute_bars")
-
+daily_bars = _curated_asset("daily_bars", DAILY_SESSIONS_PER_RUN)
+minute_bars = _curated_asset("minute_bars", MINUTE_SESSIONS_PER_RUN)
 
 CURATED_ASSETS = [daily_bars, minute_bars]
