@@ -159,23 +159,13 @@ def _arrow(packed: Path, target: Path, session: dt.date, out: Path) -> int:
     from finance_pipeline import schemas
     from finance_pipeline.assets.common import new_york_midnight
     from finance_pipeline.lake import Lake
-    from finance_pipeline.resources.flat_files import HEADER
+    from finance_pipeline.resources.flat_files import COLUMN_TYPES, HEADER
 
-    types = {
-        "ticker": pa.string(),
-        "volume": pa.float64(),
-        "open": pa.float64(),
-        "close": pa.float64(),
-        "high": pa.float64(),
-        "low": pa.float64(),
-        "window_start": pa.int64(),
-        "transactions": pa.int64(),
-    }
     table = pa_csv.read_csv(
         packed,  # the gzip is inflated whole; a truncated file or bad CRC raises here
         read_options=pa_csv.ReadOptions(block_size=8 << 20),
         convert_options=pa_csv.ConvertOptions(
-            column_types=types,
+            column_types=COLUMN_TYPES,
             include_columns=list(HEADER),
             strings_can_be_null=False,  # `ticker` NA/NULL stay strings
             null_values=[""],

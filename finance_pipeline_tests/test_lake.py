@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -11,12 +10,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from moto.server import ThreadedMotoServer
 
 from finance_pipeline import lake as lake_module
 from finance_pipeline.calendar import SessionError, sessions_between
@@ -29,14 +26,10 @@ from finance_pipeline.lake import (
     lake_from_env,
 )
 from finance_pipeline.schemas import DATASETS, SchemaError
+from finance_pipeline_tests.moto_s3 import MOTO_KEYS, moto_s3
 
 S1, S2, S3_ = dt.date(2024, 3, 4), dt.date(2024, 3, 5), dt.date(2024, 3, 6)
 SATURDAY = dt.date(2024, 3, 9)
-MOTO_KEYS = {
-    "aws_access_key_id": "testing-key-id",
-    "aws_secret_access_key": "testing-secret-value",
-    "region_name": "us-east-1",
-}
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -68,19 +61,6 @@ def sample_frame(dataset: str, session: dt.date, rows: int = 4, seed: int = 0) -
             values[-1] = None
         columns[field.name] = values
     return pd.DataFrame(columns)
-
-
-@contextlib.contextmanager
-def moto_s3() -> Iterator[tuple[str, object]]:
-    """A moto S3 server on a free loopback port: (endpoint_url, boto3 client)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        yield endpoint, boto3.client("s3", endpoint_url=endpoint, **MOTO_KEYS)
-    finally:
-        server.stop()
 
 
 def new_bucket(client) -> str:

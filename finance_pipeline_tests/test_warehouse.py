@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pyarrow as pa
 import pytest
-from moto.server import ThreadedMotoServer
 
 from finance_pipeline import schemas
 from finance_pipeline.calendar import previous_session, sessions_between
 from finance_pipeline.lake import Lake
 from finance_pipeline.warehouse import COMPACT_DIR, Warehouse, WarehouseError
+from finance_pipeline_tests.moto_s3 import moto_s3
 
 SESSIONS = sessions_between(dt.date(2023, 12, 18), dt.date(2024, 1, 12))  # spans two years
-MOTO_KEYS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "region_name": "us-east-1",
-}
 
 
 def bars(session: dt.date, closes: dict[str, float], source: str = "flat_file_day_aggs"):
@@ -377,18 +369,6 @@ def test_read_only_warehouse_reads_without_writing(daily_lake: Lake) -> None:
 
 
 # --------------------------------------------------------------------------- S3 lakes
-
-
-@contextlib.contextmanager
-def moto_s3() -> Iterator[tuple[str, object]]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        yield endpoint, boto3.client("s3", endpoint_url=endpoint, **MOTO_KEYS)
-    finally:
-        server.stop()
 
 
 def test_s3_lake_is_mirrored_read_and_compacted(tmp_path: Path) -> None:
