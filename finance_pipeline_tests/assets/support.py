@@ -21,27 +21,37 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
+def polygon_resource(
+    sb: Sandbox, *, api_key: str | None = None, **settings: Any
+) -> PolygonResource:
+    """A PolygonResource on `sb`: no client-side limit and quick retries unless overridden;
+    `api_key` may be a dg.EnvVar."""
+    defaults = {"rate_limit_per_minute": 0, "max_retries": 2, "backoff_seconds": 0.01}
+    return PolygonResource(
+        api_key=api_key or sb.api_key, base_url=sb.rest_url, **{**defaults, **settings}
+    )
+
+
+def flat_files_resource(sb: Sandbox, *, secret: str | None = None) -> FlatFilesResource:
+    """A FlatFilesResource on `sb`'s S3; `secret` may be a dg.EnvVar."""
+    return FlatFilesResource(
+        s3=S3Resource(
+            endpoint_url=sb.s3_endpoint_url,
+            aws_access_key_id=sb.s3_access_key_id,
+            aws_secret_access_key=secret or sb.s3_secret_access_key,
+            region_name="us-east-1",
+        ),
+        bucket=sb.bucket,
+    )
+
+
 def sandbox_resources(
     sb: Sandbox, lake_root: Path, *, api_key: str | None = None, max_retries: int = 2
 ) -> dict[str, Any]:
     """The three resources the source assets need, pointed at `sb` and a local lake."""
     return {
-        "polygon": PolygonResource(
-            api_key=api_key or sb.api_key,
-            base_url=sb.rest_url,
-            rate_limit_per_minute=0,
-            max_retries=max_retries,
-            backoff_seconds=0.01,
-        ),
-        "flat_files": FlatFilesResource(
-            s3=S3Resource(
-                endpoint_url=sb.s3_endpoint_url,
-                aws_access_key_id=sb.s3_access_key_id,
-                aws_secret_access_key=sb.s3_secret_access_key,
-                region_name="us-east-1",
-            ),
-            bucket=sb.bucket,
-        ),
+        "polygon": polygon_resource(sb, api_key=api_key, max_retries=max_retries),
+        "flat_files": flat_files_resource(sb),
         "parquet_io_manager": ParquetIOManager(lake_root=str(lake_root)),
     }
 

@@ -8,9 +8,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-from dagster_aws.s3 import S3Resource
 
-from finance_pipeline.resources.flat_files import FlatFilesResource
 from finance_pipeline.sandbox import Sandbox
 
 NY = ZoneInfo("America/New_York")
@@ -53,15 +51,3 @@ def paid_sandbox(module_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sa
     for name, value in sb.env().items():
         monkeypatch.setenv(name, value)
     return sb
-
-
-def flat_files_resource(sb: Sandbox) -> FlatFilesResource:
-    return FlatFilesResource(
-        s3=S3Resource(
-            endpoint_url=sb.s3_endpoint_url,
-            aws_access_key_id=sb.s3_access_key_id,
-            aws_secret_access_key=sb.s3_secret_access_key,
-            region_name="us-east-1",
-        ),
-        bucket=sb.bucket,
-    )

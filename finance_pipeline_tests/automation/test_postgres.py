@@ -24,7 +24,7 @@ import pytest
 
 from finance_pipeline.assets import flat_file_day_aggs
 from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
-from finance_pipeline_tests.automation.conftest import flat_files_resource
+from finance_pipeline_tests.assets.support import flat_files_resource
 
 REPO = Path(__file__).resolve().parents[2]
 SESSIONS = ["2025-01-07", "2025-01-08", "2025-01-10"]

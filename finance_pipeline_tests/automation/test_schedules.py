@@ -17,7 +17,7 @@ from finance_pipeline.automation.planning import DAILY_ASSETS, recent_sessions
 from finance_pipeline.automation.schedules import build_correction_schedule, build_daily_schedule
 from finance_pipeline.resources.flat_files import FlatFilesResource
 from finance_pipeline.sandbox import object_key
-from finance_pipeline_tests.automation.conftest import flat_files_resource
+from finance_pipeline_tests.assets.support import flat_files_resource
 
 NY = ZoneInfo("America/New_York")
 CLOSURES = [

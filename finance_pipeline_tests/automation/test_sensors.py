@@ -11,7 +11,8 @@ import pytest
 from finance_pipeline.automation import SENSORS, curated_automation_sensor, flat_file_sensor
 from finance_pipeline.automation.sensors import FlatFileCursor, build_flat_file_sensor
 from finance_pipeline.sandbox import Sandbox, object_key
-from finance_pipeline_tests.automation.conftest import NY, flat_files_resource
+from finance_pipeline_tests.assets.support import flat_files_resource
+from finance_pipeline_tests.automation.conftest import NY
 
 WINDOW = [
     dt.date(2025, 1, 6),

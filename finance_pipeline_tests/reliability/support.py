@@ -15,12 +15,10 @@ from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
-from dagster_aws.s3 import S3Resource
 
-from finance_pipeline.resources.flat_files import FlatFilesResource
 from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
-from finance_pipeline.resources.polygon import PolygonResource
 from finance_pipeline.sandbox import Sandbox
+from finance_pipeline_tests.assets.support import flat_files_resource, polygon_resource
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -41,9 +39,9 @@ def resources(
 ) -> dict[str, Any]:
     """The source assets' resources on `sb`, secrets as EnvVars (the `sb` fixture sets them)."""
     return {
-        "polygon": PolygonResource(
+        "polygon": polygon_resource(
+            sb,
             api_key=dg.EnvVar("POLYGON_API_KEY"),
-            base_url=sb.rest_url,
             rate_limit_per_minute=rate_limit,
             rate_limit_window_seconds=window_seconds,
             read_timeout_seconds=read_timeout_seconds,
@@ -51,15 +49,7 @@ def resources(
             backoff_seconds=backoff_seconds,
             limiter_dir=str(limiter_dir),
         ),
-        "flat_files": FlatFilesResource(
-            s3=S3Resource(
-                endpoint_url=sb.s3_endpoint_url,
-                aws_access_key_id=sb.s3_access_key_id,
-                aws_secret_access_key=dg.EnvVar("FLATFILES_SECRET_ACCESS_KEY"),
-                region_name="us-east-1",
-            ),
-            bucket=sb.bucket,
-        ),
+        "flat_files": flat_files_resource(sb, secret=dg.EnvVar("FLATFILES_SECRET_ACCESS_KEY")),
         "parquet_io_manager": ParquetIOManager(lake_root=str(lake_root)),
     }
 
