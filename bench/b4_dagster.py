@@ -48,7 +48,7 @@ def backfill_dagster(access: dict[str, str], sessions: list[dt.date], work: str)
 
     from finance_pipeline.assets.flat_files import flat_file_day_aggs
     from finance_pipeline.calendar import partition_key
-    from finance_pipeline.resources import FlatFilesResource, ParquetIOManager
+    from finance_pipeline.resources import FlatFilesResource, lake_resources
 
     resources = {
         "flat_files": FlatFilesResource(
@@ -60,7 +60,7 @@ def backfill_dagster(access: dict[str, str], sessions: list[dt.date], work: str)
             ),
             bucket=access["bucket"],
         ),
-        "parquet_io_manager": ParquetIOManager(lake_root=str(Path(work) / "lake")),
+        **lake_resources(str(Path(work) / "lake")),
     }
     policy = flat_file_day_aggs.backfill_policy
     per_run = policy.max_partitions_per_run if policy is not None else 1

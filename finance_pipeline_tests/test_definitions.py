@@ -51,7 +51,7 @@ def test_secrets_stay_env_vars_and_defaults_apply(monkeypatch):
     assert resources["polygon"].base_url == ENV_VARS["POLYGON_BASE_URL"][0]
     assert s3.endpoint_url == ENV_VARS["FLATFILES_ENDPOINT_URL"][0]
     assert resources["flat_files"].bucket == ENV_VARS["FLATFILES_BUCKET"][0]
-    assert set(resources) >= {"polygon", "flat_files", "parquet_io_manager"}
+    assert set(resources) >= {"polygon", "flat_files", "lake", "parquet_io_manager"}
 
 
 def test_definitions_load_with_no_environment(tmp_path):

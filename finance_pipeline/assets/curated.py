@@ -30,7 +30,7 @@ from finance_pipeline.assets.common import IO_MANAGER_KEY, run_sessions
 from finance_pipeline.calendar import TRADING_SESSIONS
 from finance_pipeline.checks.common import TEST_SYMBOLS
 from finance_pipeline.lake import Lake
-from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
+from finance_pipeline.resources.lake import LakeResource
 
 GROUP = "curated"
 # Sessions the automation condition watches: the flat-file sensor's window and a margin for
@@ -244,10 +244,8 @@ def _curated_asset(dataset: router.Dataset, per_run: int) -> dg.AssetsDefinition
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run),
         description=_description(dataset, per_run),
     )
-    def curated(
-        context: dg.AssetExecutionContext, parquet_io_manager: dg.ResourceParam[ParquetIOManager]
-    ) -> pa.Table:
-        return _materialize(context, parquet_io_manager.get_lake(), dataset)
+    def curated(context: dg.AssetExecutionContext, lake: LakeResource) -> pa.Table:
+        return _materialize(context, lake.get_lake(), dataset)
 
     return curated
 

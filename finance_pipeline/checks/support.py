@@ -12,8 +12,8 @@ from finance_pipeline.calendar import session_from_partition_key
 from finance_pipeline.checks.common import Severity, Verdict
 from finance_pipeline.lake import Lake, PartitionMissing
 
-# The IO manager that stores every asset; checks read the lake through it.
-LAKE_RESOURCE_KEY = "parquet_io_manager"
+# The lake resource; checks read the lake through it.
+LAKE_RESOURCE_KEY = "lake"
 # Caps concurrent steps that call Polygon across all runs (same pool as the REST assets).
 POLYGON_POOL = "polygon_api"
 

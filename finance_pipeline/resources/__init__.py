@@ -8,11 +8,19 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from finance_pipeline.resources.flat_files import FlatFilesResource
+from finance_pipeline.resources.lake import LakeResource
 from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
 from finance_pipeline.resources.polygon import PolygonResource
 from finance_pipeline.settings import LakeLocation, env
 
-__all__ = ["FlatFilesResource", "ParquetIOManager", "PolygonResource", "resources_from_env"]
+__all__ = [
+    "FlatFilesResource",
+    "LakeResource",
+    "ParquetIOManager",
+    "PolygonResource",
+    "lake_resources",
+    "resources_from_env",
+]
 
 FLATFILES_REGION = "us-east-1"
 
@@ -23,6 +31,12 @@ def _int_env(name: str) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def lake_resources(lake_root: str, s3: S3Resource | None = None) -> dict[str, Any]:
+    """The lake resource and the IO manager that stores asset outputs in it."""
+    lake = LakeResource(lake_root=lake_root, s3=s3)
+    return {"lake": lake, "parquet_io_manager": ParquetIOManager(lake=lake)}
 
 
 def resources_from_env() -> dict[str, Any]:
@@ -48,7 +62,5 @@ def resources_from_env() -> dict[str, Any]:
             ),
             bucket=env("FLATFILES_BUCKET"),
         ),
-        "parquet_io_manager": ParquetIOManager(
-            lake_root=lake.root, s3=lake_s3 if lake.is_s3 else None
-        ),
+        **lake_resources(lake.root, lake_s3 if lake.is_s3 else None),
     }

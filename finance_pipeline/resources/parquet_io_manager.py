@@ -13,11 +13,11 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
-from dagster_aws.s3 import S3Resource
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from finance_pipeline.calendar import session_from_partition_key
 from finance_pipeline.lake import Lake, WriteResult
+from finance_pipeline.resources.lake import LakeResource
 
 
 def table_schema(schema: pa.Schema) -> dg.TableSchema:
@@ -39,27 +39,12 @@ def _sessions(keys: list[str]) -> list[dt.date]:
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """Reads and writes assets as `<lake_root>/<dataset>/session=YYYY-MM-DD/part-0.parquet`."""
+    """Reads and writes asset outputs in the lake, one file per session."""
 
-    lake_root: str = Field(description="A directory or s3://bucket/prefix.")
-    s3: S3Resource | None = Field(
-        default=None, description="S3 connection for an s3:// lake_root (boto3 defaults if unset)."
-    )
-
-    _lake: Lake | None = PrivateAttr(default=None)
+    lake: LakeResource = Field(description="The lake the outputs are stored in.")
 
     def get_lake(self) -> Lake:
-        if self._lake is None:
-            client = None
-            if self.lake_root.startswith("s3://"):
-                if self.s3 is not None:
-                    client = self.s3.get_client()
-                else:
-                    import boto3
-
-                    client = boto3.client("s3")
-            self._lake = Lake(self.lake_root, s3_client=client)
-        return self._lake
+        return self.lake.get_lake()
 
     def _uri_metadata(self, uri: str) -> dg.MetadataValue:
         return dg.MetadataValue.url(uri) if uri.startswith("s3://") else dg.MetadataValue.path(uri)

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster_aws.s3 import S3Resource
 
+from finance_pipeline.resources import lake_resources
 from finance_pipeline.resources.flat_files import FlatFilesResource
-from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
 from finance_pipeline.resources.polygon import PolygonResource
 from finance_pipeline.sandbox import Sandbox
 
@@ -52,7 +52,7 @@ def sandbox_resources(
     return {
         "polygon": polygon_resource(sb, api_key=api_key, max_retries=max_retries),
         "flat_files": flat_files_resource(sb),
-        "parquet_io_manager": ParquetIOManager(lake_root=str(lake_root)),
+        **lake_resources(str(lake_root)),
     }
 
 

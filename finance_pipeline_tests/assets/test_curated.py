@@ -22,7 +22,7 @@ from finance_pipeline.calendar import (
     sessions_between,
 )
 from finance_pipeline.lake import Lake
-from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
+from finance_pipeline.resources import lake_resources
 
 S1, S2, S3 = sessions_between(dt.date(2024, 3, 4), dt.date(2024, 3, 6))
 
@@ -84,7 +84,7 @@ def run(lake: Lake, asset, sessions: list[dt.date], instance=None, raise_on_erro
         }
     return dg.materialize(
         [asset],
-        resources={"parquet_io_manager": ParquetIOManager(lake_root=lake.root)},
+        resources=lake_resources(lake.root),
         instance=instance,
         raise_on_error=raise_on_error,
         **kwargs,
@@ -252,7 +252,7 @@ def test_automation_condition_follows_the_best_source_and_its_blocking_checks(tm
     session = previous_session(new_york_date(now))  # its partition exists now
     assert now - dt.datetime.combine(session, dt.time(), NEW_YORK) < AUTOMATION_LOOKBACK
     key = session.isoformat()
-    resources = {"parquet_io_manager": _NoWrite(), "io_manager": _NoWrite()}
+    resources = {"parquet_io_manager": _NoWrite(), "io_manager": _NoWrite(), "lake": _NoWrite()}
     defs = dg.Definitions(assets=[*RAW, daily_bars], resources=resources)
     target = dg.AssetKey("daily_bars")
 

@@ -23,7 +23,7 @@ import psycopg2
 import pytest
 
 from finance_pipeline.assets import flat_file_day_aggs
-from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
+from finance_pipeline.resources import lake_resources
 from finance_pipeline_tests.assets.support import flat_files_resource
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def test_a_backfill_is_recorded_in_postgresql(
             instance=instance,
             resources={
                 "flat_files": flat_files_resource(paid_sandbox),
-                "parquet_io_manager": ParquetIOManager(lake_root=str(lake)),
+                **lake_resources(str(lake)),
             },
             tags={
                 "dagster/asset_partition_range_start": SESSIONS[0],

@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 
-from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
+from finance_pipeline.resources import lake_resources
 from finance_pipeline.sandbox import Sandbox
 from finance_pipeline_tests.assets.support import flat_files_resource, polygon_resource
 
@@ -50,7 +50,7 @@ def resources(
             limiter_dir=str(limiter_dir),
         ),
         "flat_files": flat_files_resource(sb, secret=dg.EnvVar("FLATFILES_SECRET_ACCESS_KEY")),
-        "parquet_io_manager": ParquetIOManager(lake_root=str(lake_root)),
+        **lake_resources(str(lake_root)),
     }
 
 

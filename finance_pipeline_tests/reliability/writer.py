@@ -85,11 +85,11 @@ def materialize_version(
     """One run writing `version` of the partition through the project's ParquetIOManager."""
     import dagster as dg
 
-    from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
+    from finance_pipeline.resources import lake_resources
 
     return dg.materialize(
         [asset],
-        resources={"parquet_io_manager": ParquetIOManager(lake_root=lake_root)},
+        resources=lake_resources(lake_root),
         instance=instance,
         partition_key=session.isoformat(),
         run_config={"ops": {DATASET: {"config": {"version": version}}}},

@@ -12,6 +12,7 @@ from dagster_aws.s3 import S3Resource
 
 from finance_pipeline.calendar import TRADING_SESSIONS, sessions_between
 from finance_pipeline.lake import FILE_NAME, Lake
+from finance_pipeline.resources.lake import LakeResource
 from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
 from finance_pipeline.schemas import DATASETS
 from finance_pipeline_tests.test_lake import MOTO_KEYS, moto_s3, new_bucket, sample_frame
@@ -84,7 +85,7 @@ def test_single_run_range_writes_one_file_per_session(tmp_path: Path) -> None:
     root = tmp_path / "lake"
     result = dg.materialize(
         [grouped_daily_bars, daily_bars],
-        resources={"io_manager": ParquetIOManager(lake_root=str(root))},
+        resources={"io_manager": ParquetIOManager(lake=LakeResource(lake_root=str(root)))},
         tags=range_tags(RANGE[0], RANGE[-1]),
         instance=dg.DagsterInstance.ephemeral(),
     )
@@ -121,7 +122,7 @@ def test_single_run_range_writes_one_file_per_session(tmp_path: Path) -> None:
 
 def test_single_partition_run_and_arrow_input(tmp_path: Path) -> None:
     root = str(tmp_path / "lake")
-    io_manager = ParquetIOManager(lake_root=root)
+    io_manager = ParquetIOManager(lake=LakeResource(lake_root=root))
     day = RANGE[3]
 
     @dg.asset(name="rest_fills", partitions_def=TRADING_SESSIONS)
@@ -153,7 +154,9 @@ def test_missing_upstream_partition_names_dataset_and_session(tmp_path: Path) ->
     result = dg.materialize(
         [grouped_daily_bars, daily_bars],
         selection=[daily_bars],
-        resources={"io_manager": ParquetIOManager(lake_root=str(tmp_path / "lake"))},
+        resources={
+            "io_manager": ParquetIOManager(lake=LakeResource(lake_root=str(tmp_path / "lake")))
+        },
         partition_key=str(RANGE[2]),
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
@@ -171,7 +174,9 @@ def test_rows_outside_the_partition_fail_the_step_naming_them(tmp_path: Path) ->
 
     result = dg.materialize(
         [wrong_day],
-        resources={"io_manager": ParquetIOManager(lake_root=str(tmp_path / "lake"))},
+        resources={
+            "io_manager": ParquetIOManager(lake=LakeResource(lake_root=str(tmp_path / "lake")))
+        },
         partition_key=str(RANGE[0]),
         raise_on_error=False,
     )
@@ -196,7 +201,7 @@ def test_none_output_writes_nothing_and_unpartitioned_assets_work(tmp_path: Path
     def dividends(splits: pd.DataFrame) -> pd.DataFrame:
         return sample_frame("dividends", RANGE[0], rows=len(splits) + 1)
 
-    io_manager = ParquetIOManager(lake_root=str(root))
+    io_manager = ParquetIOManager(lake=LakeResource(lake_root=str(root)))
     result = dg.materialize([nothing, splits, dividends], resources={"io_manager": io_manager})
     assert result.success
     assert not (root / "universe_snapshot").exists()
@@ -210,7 +215,9 @@ def test_s3_lake_through_the_nested_s3_resource(s3) -> None:
     endpoint, client = s3
     bucket = new_bucket(client)
     s3_resource = S3Resource(endpoint_url=endpoint, **MOTO_KEYS)
-    io_manager = ParquetIOManager(lake_root=f"s3://{bucket}/lake", s3=s3_resource)
+    io_manager = ParquetIOManager(
+        lake=LakeResource(lake_root=f"s3://{bucket}/lake", s3=s3_resource)
+    )
     first, last = RANGE[0], RANGE[4]
     result = dg.materialize(
         [grouped_daily_bars, daily_bars],

@@ -1,0 +1,103 @@
+"""The dataset registry: every asset name, request dataset and source, and the maps between
+them. The one module that spells an asset name; everything else imports it from here.
+
+Three vocabularies, kept apart by name:
+- an **asset** is a Dagster asset and the lake dataset (directory) that stores it;
+- a **request dataset** is what a user asks the router for (`finance-pipeline plan --dataset`);
+- a **source** is how the router serves a session of a request dataset.
+Vendor flat-file datasets (`day_aggs_v1`, `minute_aggs_v1`) are S3 key prefixes, mapped to the
+assets that load them by `FLAT_FILE_ASSET`. Plain Python: no Dagster here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# --- Assets (= lake datasets) -------------------------------------------------------------------
+UNIVERSE_SNAPSHOT = "universe_snapshot"
+GROUPED_DAILY_BARS = "grouped_daily_bars"
+FLAT_FILE_DAY_AGGS = "flat_file_day_aggs"
+FLAT_FILE_MINUTE_AGGS = "flat_file_minute_aggs"
+REST_FILLS = "rest_fills"
+SPLITS = "splits"
+DIVIDENDS = "dividends"
+DAILY_BARS = "daily_bars"
+MINUTE_BARS = "minute_bars"
+
+# Raw assets store what a source returned; curated assets pick the best stored source.
+RAW_ASSETS: tuple[str, ...] = (
+    UNIVERSE_SNAPSHOT,
+    GROUPED_DAILY_BARS,
+    REST_FILLS,
+    FLAT_FILE_DAY_AGGS,
+    FLAT_FILE_MINUTE_AGGS,
+    SPLITS,
+    DIVIDENDS,
+)
+CURATED_ASSETS: tuple[str, ...] = (DAILY_BARS, MINUTE_BARS)
+ALL_ASSETS: tuple[str, ...] = (*RAW_ASSETS, *CURATED_ASSETS)
+BAR_ASSETS: tuple[str, ...] = (
+    GROUPED_DAILY_BARS,
+    FLAT_FILE_DAY_AGGS,
+    FLAT_FILE_MINUTE_AGGS,
+    REST_FILLS,
+    DAILY_BARS,
+    MINUTE_BARS,
+)
+CORPORATE_ACTION_ASSETS: tuple[str, ...] = (SPLITS, DIVIDENDS)
+# Assets whose one session file holds minute bars (hundreds of thousands of rows).
+MINUTE_ASSETS: tuple[str, ...] = (FLAT_FILE_MINUTE_AGGS, REST_FILLS, MINUTE_BARS)
+
+# --- Request datasets and sources ---------------------------------------------------------------
+Dataset = Literal["daily_bars", "minute_bars", "universe", "corporate_actions"]
+Source = Literal["flat_file", "grouped_daily", "rest", "reference", "unavailable"]
+DATASETS: tuple[Dataset, ...] = get_args(Dataset)
+SOURCES: tuple[Source, ...] = get_args(Source)
+
+# Per request dataset and planned source: the raw assets that fetch it.
+SOURCE_ASSETS: dict[Dataset, dict[Source, tuple[str, ...]]] = {
+    "daily_bars": {"flat_file": (FLAT_FILE_DAY_AGGS,), "grouped_daily": (GROUPED_DAILY_BARS,)},
+    "minute_bars": {"flat_file": (FLAT_FILE_MINUTE_AGGS,), "rest": (REST_FILLS,)},
+    "universe": {"reference": (UNIVERSE_SNAPSHOT,)},
+    "corporate_actions": {"reference": (SPLITS, DIVIDENDS)},
+}
+
+# Request dataset -> the curated asset built from its raw assets.
+CURATED_OF: dict[Dataset, str] = {"daily_bars": DAILY_BARS, "minute_bars": MINUTE_BARS}
+
+# Request dataset -> the assets whose stored sessions count as "stored" for a request.
+STORED_AS: dict[Dataset, tuple[str, ...]] = {
+    "daily_bars": (DAILY_BARS,),
+    "minute_bars": (MINUTE_BARS,),
+    "universe": (UNIVERSE_SNAPSHOT,),
+    "corporate_actions": (SPLITS, DIVIDENDS),
+}
+
+# Curated asset -> (source, raw asset that stores it), best first. Daily bars have no stored
+# per-ticker REST source: per-ticker day bars are only fetched to reconcile.
+STORED_SOURCES: dict[str, tuple[tuple[Source, str], ...]] = {
+    DAILY_BARS: (("flat_file", FLAT_FILE_DAY_AGGS), ("grouped_daily", GROUPED_DAILY_BARS)),
+    MINUTE_BARS: (("flat_file", FLAT_FILE_MINUTE_AGGS), ("rest", REST_FILLS)),
+}
+
+# --- Vendor flat files --------------------------------------------------------------------------
+FlatFileDataset = Literal["day_aggs_v1", "minute_aggs_v1"]
+FLAT_FILE_DATASETS: tuple[FlatFileDataset, ...] = get_args(FlatFileDataset)
+FLAT_FILE_ASSET: dict[FlatFileDataset, str] = {
+    "day_aggs_v1": FLAT_FILE_DAY_AGGS,
+    "minute_aggs_v1": FLAT_FILE_MINUTE_AGGS,
+}
+FLAT_FILE_ASSETS: tuple[str, ...] = tuple(FLAT_FILE_ASSET.values())
+
+
+def raw_assets_of(curated: str) -> tuple[str, ...]:
+    """The raw assets a curated asset is built from, best source first."""
+    return tuple(raw for _, raw in STORED_SOURCES[curated])
+
+
+def curated_of_raw(raw: str) -> str | None:
+    """The curated asset a raw asset feeds, or None."""
+    for curated, pairs in STORED_SOURCES.items():
+        if any(asset == raw for _, asset in pairs):
+            return curated
+    return None
