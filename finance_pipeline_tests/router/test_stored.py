@@ -2,8 +2,8 @@
 
 import pytest
 
-from finance_pipeline import router
-from finance_pipeline.router import InvalidRequest, pick_stored_source, source_rank
+from finance_pipeline.router.model import InvalidRequest
+from finance_pipeline.router.stored import pick_stored_source, source_rank, stored_sources
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_source_rank(dataset, source, rank):
 def test_stored_sources_name_lake_datasets_in_preference_order(dataset):
     from finance_pipeline.schemas import DATASETS
 
-    pairs = router.stored_sources(dataset)
+    pairs = stored_sources(dataset)
     assert pairs[0][0] == "flat_file"
     assert all(raw in DATASETS for _, raw in pairs)
     # The stored preference agrees with the live router's: flat file first, then the API path.

@@ -1,33 +1,26 @@
-import datetime as dt
+"""Live routing: the cheapest source per session, by time, credentials and ticker count."""
+
 import json
-import math
 
 import pytest
 
-from finance_pipeline import router
-from finance_pipeline.calendar import NEW_YORK, sessions_between
-from finance_pipeline.router import Credentials, InvalidRequest, Request, format_plan, plan
-
-D = dt.date.fromisoformat
-PAID_FILES = Credentials(rate_limit_per_minute=0, flat_files=True, free_plan=False)
-PAID_NO_FILES = Credentials(rate_limit_per_minute=0, flat_files=False, free_plan=False)
-FREE = Credentials(rate_limit_per_minute=5, flat_files=False, free_plan=True)
-THREE = ("AAPL", "BRK.A", "KIMpL")
-SP500 = tuple(f"T{i:03d}" for i in range(500))
-YEAR_2024 = sessions_between(D("2024-01-01"), D("2024-12-31"))
-LATER = dt.datetime(2025, 6, 2, 12, tzinfo=NEW_YORK)  # everything in 2024 is published
-
-
-def ny(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=NEW_YORK)
-
-
-def utc(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-
-
-def one(dataset, session, now, creds, tickers=None):
-    return plan(Request(dataset, [D(session)], tickers, now), creds).sessions[0]
+from finance_pipeline.calendar import sessions_between
+from finance_pipeline.router.model import Request
+from finance_pipeline.router.routing import best_source, plan
+from finance_pipeline.router.rules import MINUTE_FLAT_FILE_BYTES, flat_file_available_at
+from finance_pipeline_tests.router.support import (
+    FREE,
+    LATER,
+    PAID_FILES,
+    PAID_NO_FILES,
+    SP500,
+    THREE,
+    YEAR_2024,
+    D,
+    ny,
+    one,
+    utc,
+)
 
 
 # Friday 2025-01-10 is a normal session (EST: 11:00 NY = 16:00 UTC); 2024-11-29 closes at 13:00.
@@ -55,7 +48,7 @@ def one(dataset, session, now, creds, tickers=None):
 def test_daily_bars_whole_market_source_by_time(creds, session, now, source):
     planned = one("daily_bars", session, now, creds)
     assert planned.source == source
-    assert router.best_source("daily_bars", D(session), now, creds) == source
+    assert best_source("daily_bars", D(session), now, creds) == source
     expected_costs = {
         "flat_file": (0, 1),
         "grouped_daily": (1, 0),
@@ -76,24 +69,6 @@ def test_daily_bars_whole_market_source_by_time(creds, session, now, source):
 )
 def test_unavailable_reasons_say_why(now, words):
     assert words in one("daily_bars", "2025-01-10", now, FREE).reason
-
-
-def test_availability_functions_follow_the_documented_times():
-    assert router.flat_file_available_at(D("2025-01-10")) == ny("2025-01-11T11:00")
-    assert router.flat_file_available_at(D("2025-01-10")).utcoffset() is not None
-    assert router.grouped_daily_available_at(D("2025-01-10"), free_plan=False) == ny(
-        "2025-01-10T16:15"
-    )
-    assert router.grouped_daily_available_at(D("2024-11-29"), free_plan=False) == ny(
-        "2024-11-29T13:15"
-    )
-    assert router.grouped_daily_available_at(D("2025-01-10"), free_plan=True) == ny(
-        "2025-01-11T00:30"
-    )
-    # summer time: still 16:15 New York, which is 20:15 UTC
-    assert router.grouped_daily_available_at(D("2025-07-01"), free_plan=False) == utc(
-        "2025-07-01T20:15"
-    )
 
 
 @pytest.mark.parametrize(
@@ -151,7 +126,7 @@ def test_minute_bars(creds, tickers, source, api_calls, gets_per_session):
     assert {s.source for s in p.sessions} == {source}
     assert (p.api_calls, p.s3_gets) == (api_calls, gets_per_session * len(days))
     if source == "flat_file":
-        assert p.est_bytes == len(days) * router.MINUTE_FLAT_FILE_BYTES
+        assert p.est_bytes == len(days) * MINUTE_FLAT_FILE_BYTES
 
 
 def test_whole_market_minute_bars_without_flat_files_name_the_cost():
@@ -166,7 +141,7 @@ def test_whole_market_minute_bars_wait_for_an_unpublished_file():
     now = ny("2025-01-10T21:00")
     planned = one("minute_bars", "2025-01-10", now, PAID_FILES)
     assert planned.source == "unavailable"
-    assert planned.available_at == router.flat_file_available_at(D("2025-01-10"))
+    assert planned.available_at == flat_file_available_at(D("2025-01-10"))
 
 
 def test_minute_rest_waits_for_extended_hours_to_end():
@@ -234,145 +209,3 @@ def test_headline_sp500_for_a_year(creds, api_calls, s3_gets):
     assert p.old_path_calls == 500 * 252 == 126_000
     assert p.calls_saved == 126_000 - api_calls
     assert json.loads(json.dumps(p.to_dict()))["totals"]["old_path_calls"] == 126_000
-
-
-@pytest.mark.parametrize(
-    ("calls", "limit", "seconds"),
-    [
-        (0, 5, 0),
-        (5, 5, 0),  # the first window's allowance goes at once
-        (6, 5, 60),
-        (10, 5, 60),
-        (11, 5, 120),
-        (252, 5, 60 * math.ceil((252 - 5) / 5)),
-        (126_000, 0, 0),  # unlimited
-    ],
-)
-def test_min_wall_seconds(calls, limit, seconds):
-    assert router.min_wall_seconds(calls, limit) == seconds
-
-
-def test_plan_min_wall_seconds_under_a_five_per_minute_limit():
-    creds = Credentials(rate_limit_per_minute=5, flat_files=False, free_plan=False)
-    p = plan(Request("daily_bars", YEAR_2024, SP500, LATER), creds)
-    assert p.min_wall_seconds == router.min_wall_seconds(252, 5) > 0
-    assert p.old_path_min_wall_seconds == router.min_wall_seconds(126_000, 5)
-    assert plan(Request("daily_bars", YEAR_2024, SP500, LATER), PAID_NO_FILES).min_wall_seconds == 0
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"sessions": []}, "no sessions"),
-        ({"now": dt.datetime(2025, 1, 2, 12)}, "timezone-aware"),
-        ({"dataset": "trades"}, "unknown dataset 'trades'"),
-        ({"sessions": [D("2024-12-28")]}, "2024-12-28.*weekend"),
-        ({"sessions": [D("2024-12-25")]}, "2024-12-25.*holiday"),
-        ({"sessions": [D("2025-01-09")]}, "2025-01-09.*closure"),
-        ({"sessions": [D("2001-01-02")]}, "before the first session"),
-        ({"sessions": [dt.datetime(2024, 12, 2, 9)]}, "must be dates"),
-        ({"tickers": ()}, "tickers is empty"),
-        ({"tickers": "AAPL"}, "not the string"),
-        ({"tickers": ("AAPL", " ")}, "non-empty strings"),
-        ({"market_size": 0}, "market_size must be positive"),
-    ],
-)
-def test_invalid_requests_are_refused_clearly(kwargs, match):
-    args = {"dataset": "daily_bars", "sessions": [D("2024-12-02")], "tickers": None, "now": LATER}
-    with pytest.raises(InvalidRequest, match=match) as info:
-        Request(**{**args, **kwargs})
-    assert isinstance(info.value, ValueError)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"rate_limit_per_minute": -1, "flat_files": False, "free_plan": False}, "rate_limit"),
-        ({"rate_limit_per_minute": 5, "flat_files": True, "free_plan": True}, "free"),
-    ],
-)
-def test_impossible_credentials_are_refused(kwargs, match):
-    with pytest.raises(InvalidRequest, match=match):
-        Credentials(**kwargs)
-
-
-@pytest.mark.parametrize(
-    ("environ", "expected"),
-    [
-        ({}, Credentials(5, flat_files=False, free_plan=True)),
-        ({"FLATFILES_ACCESS_KEY_ID": "AK"}, Credentials(5, flat_files=False, free_plan=True)),
-        (
-            {"POLYGON_PLAN": "paid", "POLYGON_RATE_LIMIT_PER_MINUTE": "0"},
-            Credentials(0, flat_files=False, free_plan=False),
-        ),
-        (
-            {
-                "POLYGON_PLAN": "Paid",
-                "POLYGON_RATE_LIMIT_PER_MINUTE": "0",
-                "FLATFILES_ACCESS_KEY_ID": "AK",
-            },
-            Credentials(0, flat_files=True, free_plan=False),
-        ),
-    ],
-)
-def test_credentials_from_env(monkeypatch, environ, expected):
-    for name in ("POLYGON_PLAN", "POLYGON_RATE_LIMIT_PER_MINUTE", "FLATFILES_ACCESS_KEY_ID"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    assert Credentials.from_env() == expected
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "match"),
-    [
-        ("POLYGON_PLAN", "gold", "POLYGON_PLAN"),
-        ("POLYGON_RATE_LIMIT_PER_MINUTE", "lots", "integer"),
-    ],
-)
-def test_credentials_from_env_refuse_bad_values(monkeypatch, name, value, match):
-    monkeypatch.setenv(name, value)
-    with pytest.raises(InvalidRequest, match=match):
-        Credentials.from_env()
-
-
-def test_request_sorts_and_deduplicates():
-    days = [D("2024-12-03"), D("2024-12-02"), D("2024-12-03")]
-    req = Request("daily_bars", days, ("AAPL", "MSFT", "AAPL"), LATER)
-    assert req.sessions == (D("2024-12-02"), D("2024-12-03"))
-    assert req.tickers == ("AAPL", "MSFT")
-
-
-def test_to_dict_is_json_and_consistent():
-    days = sessions_between(D("2024-12-20"), D("2024-12-31"))
-    now = ny("2024-12-31T18:00")
-    p = plan(Request("daily_bars", days, None, now, stored=frozenset(days[:1])), PAID_FILES)
-    data = json.loads(json.dumps(p.to_dict()))
-    totals = data["totals"]
-    assert totals["api_calls"] == sum(s["api_calls"] for s in data["sessions"]) == p.api_calls
-    assert totals["s3_gets"] == sum(s["s3_gets"] for s in data["sessions"])
-    assert sum(totals["sessions_by_source"].values()) == len(data["sessions"])
-    assert set(totals["sessions_by_source"]) == set(router.SOURCES)
-    assert data["skipped"] == [days[0].isoformat()]
-    assert data["request"]["now"] == now.isoformat()
-    assert data["sessions"][-1]["source"] == "grouped_daily"
-
-
-def test_format_plan_shows_sources_totals_and_the_old_path():
-    days = YEAR_2024[-5:]
-    now = ny("2024-12-31T17:00")
-    creds = Credentials(rate_limit_per_minute=5, flat_files=True, free_plan=False)
-    p = plan(Request("daily_bars", days, SP500, now, stored=frozenset(days[:1])), creds)
-    text = format_plan(p)
-    lines = text.splitlines()
-    assert any(line.split()[:3] == ["flat_file", "3", "0"] for line in lines)
-    assert any(line.split()[:3] == ["grouped_daily", "1", "1"] for line in lines)
-    assert any(line.split()[:4] == ["total", "4", "1", "3"] for line in lines)
-    assert f"{500 * 4:,} calls" in text
-    assert "skipped" in text and "unavailable" not in text
-
-
-def test_format_plan_lists_unavailable_reasons_once():
-    days = sessions_between(D("2024-11-25"), D("2024-12-27"))
-    text = format_plan(plan(Request("minute_bars", days, None, LATER), PAID_NO_FILES))
-    assert text.count("unavailable:") == 1
