@@ -2,7 +2,9 @@
 `clear()`, and each one changes exactly one observable thing.
 
 REST transport faults (consumed one request at a time, in the order they were added; they hit
-requests that passed auth and the rate limit, and do not count against the rate limit window):
+requests that passed auth and the rate limit, and do not count against the rate limit window;
+`endpoint` is a label of `rest.routes.ENDPOINTS`, e.g. "grouped_daily", "aggs", "v3_splits",
+"v1_dividends", "market_status", or None for any request):
 - `server_errors(count, status=503, endpoint=None)`: the next `count` matching requests get
   `status` with a JSON error body.
 - `rate_limit_storm(count, endpoint=None)`: the next `count` matching requests get the 429 body.
@@ -46,21 +48,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-REST_ENDPOINTS = (
-    "grouped_daily",
-    "aggs",
-    "snapshot",
-    "tickers",
-    "splits",
-    "dividends",
-    "splits_v1",
-    "dividends_v1",
-    "market_status",
-    "market_holidays",
-    "unknown",
-)
-DATA_FAULT_ENDPOINTS = ("grouped_daily", "aggs")
-DATASETS = ("day_aggs_v1", "minute_aggs_v1")
+from finance_pipeline.sandbox.rest import routes
+from finance_pipeline.sandbox.s3.objects import DATASETS
+
+REST_ENDPOINTS = routes.ENDPOINTS
+DATA_FAULT_ENDPOINTS = (routes.GROUPED_DAILY, routes.AGGS)
 MAX_HANG_SECONDS = 120.0
 DEFAULT_BAD_HEADER = "ticker,volume,open,close,high,low,timestamp,transactions"
 PRICE_COLUMNS = ("open", "high", "low", "close")
