@@ -167,7 +167,7 @@ def fetch_grouped_daily(
     go: Any,
 ) -> dict[str, Any]:
     """One fetching process: build the client, say ready, wait for the start, fetch."""
-    from finance_pipeline.resources.polygon import PolygonClient
+    from finance_pipeline.clients import PolygonClient
 
     client = PolygonClient(
         api_key,
@@ -186,5 +186,5 @@ def fetch_grouped_daily(
         "calls": client.total_calls,
         "client_429s": sum(client.rate_limited.values()),
         "client_retries": sum(client.retries.values()),
-        "limiter_wait_seconds": client.limiter_wait_seconds,
+        "limiter_wait_seconds": client.usage.limiter_wait_seconds,
     }

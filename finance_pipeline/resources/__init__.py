@@ -1,4 +1,5 @@
-"""Dagster resources: Polygon REST, Polygon flat files on S3, and the Parquet lake IO manager."""
+"""Dagster resources: thin wrappers around the vendor clients (Polygon REST, flat files on S3),
+the lake resource and the Parquet IO manager."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from finance_pipeline.resources.flat_files import FlatFilesResource
+from finance_pipeline.resources.flat_files_resource import FlatFilesResource
 from finance_pipeline.resources.lake import LakeResource
 from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
 from finance_pipeline.resources.polygon import PolygonResource
@@ -33,6 +34,14 @@ def _int_env(name: str) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _str_env(name: str) -> str:
+    """A variable the environment contract gives a default, so it is never unset."""
+    value = env(name)
+    if value is None:
+        raise ValueError(f"{name} has no value and no default")
+    return value
+
+
 def lake_resources(lake_root: str, s3: S3Resource | None = None) -> dict[str, Any]:
     """The lake resource and the IO manager that stores asset outputs in it."""
     lake = LakeResource(lake_root=lake_root, s3=s3)
@@ -50,7 +59,7 @@ def resources_from_env() -> dict[str, Any]:
     return {
         "polygon": PolygonResource(
             api_key=dg.EnvVar("POLYGON_API_KEY"),
-            base_url=env("POLYGON_BASE_URL"),
+            base_url=_str_env("POLYGON_BASE_URL"),
             rate_limit_per_minute=_int_env("POLYGON_RATE_LIMIT_PER_MINUTE"),
         ),
         "flat_files": FlatFilesResource(
@@ -60,7 +69,7 @@ def resources_from_env() -> dict[str, Any]:
                 aws_secret_access_key=dg.EnvVar("FLATFILES_SECRET_ACCESS_KEY"),
                 region_name=FLATFILES_REGION,
             ),
-            bucket=env("FLATFILES_BUCKET"),
+            bucket=_str_env("FLATFILES_BUCKET"),
         ),
         **lake_resources(lake.root, lake_s3 if lake.is_s3 else None),
     }

@@ -8,10 +8,11 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
 from finance_pipeline.lake import Lake
+from finance_pipeline.lake.layout import is_s3_root
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The Parquet lake at `lake_root`: `<root>/<dataset>/session=YYYY-MM-DD/part-0.parquet`."""
+    """The Parquet lake at `lake_root` (layout: `finance_pipeline.lake.layout`)."""
 
     lake_root: str = Field(description="A directory or s3://bucket/prefix.")
     s3: S3Resource | None = Field(
@@ -24,7 +25,7 @@ class LakeResource(dg.ConfigurableResource):
         """The lake, built once per resource instance."""
         if self._lake is None:
             client = None
-            if self.lake_root.startswith("s3://"):
+            if is_s3_root(self.lake_root):
                 if self.s3 is not None:
                     client = self.s3.get_client()
                 else:

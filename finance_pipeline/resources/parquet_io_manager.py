@@ -39,15 +39,12 @@ def _sessions(keys: list[str]) -> list[dt.date]:
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """Reads and writes asset outputs in the lake, one file per session."""
+    """Reads and writes asset outputs in the lake of its `LakeResource`, one file per session."""
 
     lake: LakeResource = Field(description="The lake the outputs are stored in.")
 
     def get_lake(self) -> Lake:
         return self.lake.get_lake()
-
-    def _uri_metadata(self, uri: str) -> dg.MetadataValue:
-        return dg.MetadataValue.url(uri) if uri.startswith("s3://") else dg.MetadataValue.path(uri)
 
     def handle_output(self, context: dg.OutputContext, obj: pa.Table | pd.DataFrame | None) -> None:
         if obj is None:
@@ -71,7 +68,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             {
                 "dagster/row_count": sum(result.rows for result in results),
                 "bytes_written": sum(result.bytes for result in results),
-                "uri": self._uri_metadata(uri),
+                "uri": _uri_metadata(lake, uri),
                 "dagster/column_schema": table_schema(lake.schema(dataset)),
                 "partitions_written": len(results),
                 # Rewrites with identical bytes leave the file alone (vendor re-fetches that
@@ -94,6 +91,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if _wants_arrow(context):
             return table
         return table.to_pandas()
+
+
+def _uri_metadata(lake: Lake, uri: str) -> dg.MetadataValue:
+    return dg.MetadataValue.url(uri) if lake.is_s3 else dg.MetadataValue.path(uri)
 
 
 def _wants_arrow(context: dg.InputContext) -> bool:

@@ -10,12 +10,15 @@ import pyarrow as pa
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from finance_pipeline.calendar import TRADING_SESSIONS, sessions_between
-from finance_pipeline.lake import FILE_NAME, Lake
+from finance_pipeline.calendar import sessions_between
+from finance_pipeline.lake import Lake
+from finance_pipeline.lake.layout import FILE_NAME
+from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.resources.lake import LakeResource
 from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
 from finance_pipeline.schemas import DATASETS
-from finance_pipeline_tests.test_lake import MOTO_KEYS, moto_s3, new_bucket, sample_frame
+from finance_pipeline_tests.lake.support import new_bucket, sample_frame
+from finance_pipeline_tests.moto_s3 import MOTO_KEYS, moto_s3
 
 # 20 sessions from 2024-01-02: MLK day (01-15) and weekends are not partitions.
 RANGE = sessions_between(dt.date(2024, 1, 2), dt.date(2024, 2, 1))[:20]

@@ -6,23 +6,21 @@ import datetime as dt
 import gzip
 import time
 
-import dagster as dg
+import boto3
 import numpy as np
 import pytest
-from dagster_aws.s3 import S3Resource
+from botocore.config import Config
 
 from finance_pipeline.calendar import SessionError, sessions_between
-from finance_pipeline.resources.flat_files import (
+from finance_pipeline.clients.polygon_flat_files import (
     COLUMN_TYPES,
     DTYPES,
     HEADER,
     FlatFileAccessDenied,
     FlatFileCorrupt,
-    FlatFileError,
     FlatFileNotPublished,
     FlatFileSchemaChanged,
     FlatFilesClient,
-    FlatFilesResource,
 )
 from finance_pipeline.sandbox import Sandbox
 
@@ -39,24 +37,24 @@ def sb():
         yield sandbox
 
 
-def make_resource(sb: Sandbox, secret: str | None = None, key_id: str | None = None):
-    return FlatFilesResource(
-        s3=S3Resource(
-            endpoint_url=sb.s3_endpoint_url,
-            aws_access_key_id=key_id or sb.s3_access_key_id,
-            aws_secret_access_key=secret or sb.s3_secret_access_key,
-            region_name="us-east-1",
-            max_attempts=1,
-        ),
-        bucket=sb.bucket,
+def make_client(sb: Sandbox) -> FlatFilesClient:
+    """A client on `sb`'s S3 with one attempt per request, its secret masked in messages."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=sb.s3_endpoint_url,
+        aws_access_key_id=sb.s3_access_key_id,
+        aws_secret_access_key=sb.s3_secret_access_key,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
+    return FlatFilesClient(s3, bucket=sb.bucket, secrets=[sb.s3_secret_access_key])
 
 
 @pytest.fixture
 def client(sb) -> FlatFilesClient:
     sb.faults.clear()
     sb.reset_counters()
-    return make_resource(sb).get_client()
+    return make_client(sb)
 
 
 def s3_counts(sb: Sandbox, total: int) -> dict[str, int]:
@@ -166,58 +164,15 @@ def test_non_session_dates_are_refused_before_any_request(client, sb):
     assert client.total_requests == 0
 
 
-def test_refused_credentials_are_a_clear_error_without_the_secret(sb):
-    secret = "wrong-secret-Zq81xv0PnT"
-    client = make_resource(sb, secret=secret, key_id="AKIAUNKNOWN0000").get_client()
-    with pytest.raises(FlatFileAccessDenied) as caught:
-        client.download(DAY, SESSION)
-    message = str(caught.value)
-    assert "FLATFILES_ACCESS_KEY_ID" in message and "2025-02-03.csv.gz" in message
-    assert secret not in message
-    with pytest.raises(FlatFileError, match="listing"):
-        client.list_sessions(DAY, SESSION, SESSION)
-
-
 def test_free_plan_has_no_flat_files(fresh_sandbox):
     free = fresh_sandbox(tickers=20, plan="free")
-    client = make_resource(free).get_client()
+    client = make_client(free)
     session = dt.date(2025, 1, 31)
     with pytest.raises(FlatFileAccessDenied, match="was refused") as caught:
         client.head(DAY, session)
     assert free.s3_secret_access_key not in str(caught.value)
     with pytest.raises(FlatFileAccessDenied, match="AccessDenied"):
         client.download(DAY, session)
-
-
-def test_resource_in_a_dagster_run_with_the_secret_from_env(sb, monkeypatch):
-    sb.faults.clear()
-    monkeypatch.setenv("TEST_FLATFILES_SECRET", sb.s3_secret_access_key)
-    resource = FlatFilesResource(
-        s3=S3Resource(
-            endpoint_url=sb.s3_endpoint_url,
-            aws_access_key_id=sb.s3_access_key_id,
-            aws_secret_access_key=dg.EnvVar("TEST_FLATFILES_SECRET"),
-            region_name="us-east-1",
-        ),
-        bucket=sb.bucket,
-    )
-
-    @dg.asset
-    def day_file(flat_files: FlatFilesResource) -> dg.MaterializeResult:
-        client = flat_files.get_client()
-        info = client.head(DAY, SESSION)
-        assert info is not None
-        return dg.MaterializeResult(
-            metadata={"s3_requests": client.total_requests, "bytes": info.size}
-        )
-
-    with dg.instance_for_test() as instance:
-        result = dg.materialize([day_file], resources={"flat_files": resource}, instance=instance)
-        assert result.success
-        (event,) = result.get_asset_materialization_events()
-        metadata = event.materialization.metadata
-    assert metadata["s3_requests"].value == 1
-    assert metadata["bytes"].value > 0
 
 
 # ---- files the sandbox does not make: objects put under a prefix of their own ------------------

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from finance_pipeline.resources.polygon import (
+from finance_pipeline.clients.polygon_rest import (
     AGGS_COLUMNS,
     DIVIDENDS_COLUMNS,
     GROUPED_DAILY_COLUMNS,
@@ -151,8 +151,8 @@ def test_splits_dividends_snapshot_and_status(client, sb):
 
     assert client.market_status()["market"] in {"open", "closed", "extended-hours"}
     assert client.calls == {
-        "splits": 1,
-        "dividends": 2,
+        "v3_splits": 1,
+        "v3_dividends": 2,
         "snapshot": 1,
         "market_status": 1,
     }

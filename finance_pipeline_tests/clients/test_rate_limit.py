@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from finance_pipeline.resources.rate_limit import RateLimiter, machine_limiter, state_path
+from finance_pipeline.clients.rate_limit import RateLimiter, machine_limiter, state_path
 
 
 def max_in_any_window(times: list[float], window: float) -> int:

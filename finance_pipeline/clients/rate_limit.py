@@ -139,7 +139,8 @@ class RateLimiter:
             ).fetchall()
             if len(rows) < self.limit:
                 cursor = conn.execute("INSERT INTO slots (started) VALUES (?)", (now,))
-                return int(cursor.lastrowid), 0.0
+                assert cursor.lastrowid is not None  # an INSERT always sets it
+                return cursor.lastrowid, 0.0
             # The slot that frees the (len - limit + 1)-th earliest makes room for one more.
             frees_at = rows[len(rows) - self.limit][0]
             return None, max(frees_at - now, 0.001)

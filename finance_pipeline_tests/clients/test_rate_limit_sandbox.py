@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from finance_pipeline.resources.polygon import PolygonClient
-from finance_pipeline_tests.resources.test_rate_limit import max_in_any_window
+from finance_pipeline.clients import PolygonClient
+from finance_pipeline_tests.clients.test_rate_limit import max_in_any_window
 
 LIMIT, WINDOW, CALLS = 8, 4.0, 12  # 2 x 12 calls: at least three windows
 
