@@ -1,8 +1,9 @@
 """The DuckDB warehouse over the Parquet lake: views, read-time adjustment, coverage, compaction.
 
 `Warehouse(lake_root)` opens in-memory DuckDB connections whose TEMP views read the lake
-(`<root>/<dataset>/session=YYYY-MM-DD/part-0.parquet`, the source of truth). Views are a
-snapshot of the lake at `connect()` / `refresh()`.
+(`<root>/<dataset>/session=YYYY-MM-DD/part-0.parquet`, the source of truth), found and named
+through `finance_pipeline.lake.layout` like every other reader. Views are a snapshot of the
+lake at `connect()` / `refresh()`.
 
 - `catalog`: the lake's session files and the bookkeeping database (file catalog, ETag history);
 - `views`: the SQL of the raw, de-duplicated, adjusted and coverage views;
@@ -11,21 +12,14 @@ snapshot of the lake at `connect()` / `refresh()`.
 - `core`: the `Warehouse` facade that ties them together.
 """
 
+from finance_pipeline.lake.layout import COMPACT_DIR, DATABASE_FILE, SessionFile
 from finance_pipeline.warehouse.catalog import (
     CATALOG_SCHEMA,
     CATALOG_THREADS,
     HISTORY_SCHEMA,
-    SessionFile,
     scan_lake,
 )
-from finance_pipeline.warehouse.common import (
-    COMPACT_DIR,
-    CURATED,
-    DATABASE_FILE,
-    FLAT_FILE_DATASETS,
-    PART_FILE,
-    WarehouseError,
-)
+from finance_pipeline.warehouse.common import WarehouseError
 from finance_pipeline.warehouse.compaction import (
     MANIFEST_SCHEMA,
     MONTHLY,
@@ -42,14 +36,11 @@ __all__ = [
     "CATALOG_SCHEMA",
     "CATALOG_THREADS",
     "COMPACT_DIR",
-    "CURATED",
     "DATABASE_FILE",
     "DOWNLOAD_THREADS",
-    "FLAT_FILE_DATASETS",
     "HISTORY_SCHEMA",
     "MANIFEST_SCHEMA",
     "MONTHLY",
-    "PART_FILE",
     "RAW_VIEW_NAMES",
     "TILE_ROWS",
     "TILE_TICKERS",

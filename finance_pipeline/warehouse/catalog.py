@@ -11,11 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from finance_pipeline import calendar
-from finance_pipeline.warehouse.common import (
-    CURATED,
-    FLAT_FILE_DATASETS,
-    PART_FILE,
-    WarehouseError,
-    one_line,
-)
+from finance_pipeline.lake.layout import SessionFile, local_session_files
+from finance_pipeline.registry import CURATED_ASSETS, FLAT_FILE_ASSETS
+from finance_pipeline.warehouse.common import WarehouseError, one_line
 
 log = logging.getLogger(__name__)
 
 CATALOG_THREADS = 4
-
-_SESSION_DIR = re.compile(r"^session=(\d{4}-\d{2}-\d{2})$")
 
 CATALOG_SCHEMA = pa.schema(
     [
@@ -62,59 +53,18 @@ HISTORY_SCHEMA = pa.schema(
 )
 
 
-@dataclass(frozen=True)
-class SessionFile:
-    """One stored session file. `version` changes whenever the file is replaced."""
-
-    dataset: str
-    session: dt.date
-    path: str
-    ino: int
-    mtime_ns: int
-    size: int
-
-    @property
-    def version(self) -> tuple[int, int, int]:
-        return (self.ino, self.mtime_ns, self.size)
-
-
 # --------------------------------------------------------------------------- the lake's files
 
 
 def scan_lake(root: Path, datasets: Iterable[str]) -> dict[str, list[SessionFile]]:
-    """Every `<root>/<dataset>/session=YYYY-MM-DD/part-0.parquet`, oldest session first.
-
-    Temporary files are ignored; a `session=` directory that is not a trading session is skipped
-    with a warning (the lake never writes one).
-    """
+    """Every session file of `datasets` under a local lake root, oldest session first
+    (`layout.local_session_files`: temporary files and bad `session=` directories skipped)."""
     found: dict[str, list[SessionFile]] = {}
     for dataset in datasets:
-        files = []
         try:
-            entries = list(os.scandir(root / dataset))
-        except FileNotFoundError:
-            entries = []
+            found[dataset] = local_session_files(root, dataset)
         except OSError as exc:
             raise WarehouseError(f"cannot list {root / dataset}: {exc.strerror}") from None
-        for entry in entries:
-            match = _SESSION_DIR.match(entry.name)
-            if match is None:
-                continue
-            try:
-                session = dt.date.fromisoformat(match[1])
-            except ValueError:
-                session = None
-            if session is None or not calendar.is_session(session):
-                log.warning("ignoring %s: not an NYSE trading session", entry.path)
-                continue
-            path = os.path.join(entry.path, PART_FILE)
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                continue
-            files.append(SessionFile(dataset, session, path, st.st_ino, st.st_mtime_ns, st.st_size))
-        files.sort(key=lambda f: f.session)
-        found[dataset] = files
     return found
 
 
@@ -127,8 +77,8 @@ def _describe(file: SessionFile) -> dict[str, Any]:
     """Catalog entry of one file: rows from the footer, distinct source / source_etag."""
     try:
         rows = pq.ParquetFile(file.path).metadata.num_rows
-        sources = _distinct_strings(file.path, "source") if file.dataset in CURATED else []
-        flat = file.dataset in FLAT_FILE_DATASETS
+        sources = _distinct_strings(file.path, "source") if file.dataset in CURATED_ASSETS else []
+        flat = file.dataset in FLAT_FILE_ASSETS
         etags = _distinct_strings(file.path, "source_etag") if flat else []
     except (OSError, pa.ArrowException) as exc:
         raise WarehouseError(f"{file.path} is not a readable Parquet file: {exc}") from None

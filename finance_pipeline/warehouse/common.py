@@ -1,14 +1,10 @@
-"""What every part of the warehouse shares: the lake's layout, the error type, SQL helpers."""
+"""What every part of the warehouse shares: the error type and SQL helpers. The lake's layout
+(file names, session directories, listing) is `finance_pipeline.lake.layout`'s."""
 
 from __future__ import annotations
 
+from finance_pipeline.lake.layout import SESSION_KEY
 from finance_pipeline.redaction import redact
-
-PART_FILE = "part-0.parquet"
-DATABASE_FILE = "warehouse.duckdb"
-COMPACT_DIR = "_compacted"
-CURATED = ("daily_bars", "minute_bars")
-FLAT_FILE_DATASETS = ("flat_file_day_aggs", "flat_file_minute_aggs")
 
 
 class WarehouseError(RuntimeError):
@@ -29,4 +25,5 @@ def sql_str(value: str) -> str:
 def read_parquet_sql(paths: list[str]) -> str:
     """DuckDB's read_parquet over session files, with `session` from the hive path as a DATE."""
     listing = ", ".join(sql_str(p) for p in paths)
-    return f"read_parquet([{listing}], hive_partitioning = true, hive_types = {{'session': DATE}})"
+    hive_types = f"{{{sql_str(SESSION_KEY)}: DATE}}"
+    return f"read_parquet([{listing}], hive_partitioning = true, hive_types = {hive_types})"

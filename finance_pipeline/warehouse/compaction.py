@@ -34,7 +34,9 @@ import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
 from finance_pipeline import schemas
-from finance_pipeline.warehouse.catalog import SessionFile, scan_lake
+from finance_pipeline.lake.layout import SessionFile
+from finance_pipeline.registry import MINUTE_ASSETS
+from finance_pipeline.warehouse.catalog import scan_lake
 from finance_pipeline.warehouse.common import (
     WarehouseError,
     one_line,
@@ -44,7 +46,7 @@ from finance_pipeline.warehouse.common import (
 from finance_pipeline.warehouse.views import view_columns
 
 # Millions of rows per session: compacted by month instead of by year.
-MONTHLY = ("flat_file_minute_aggs", "minute_bars", "rest_fills")
+MONTHLY = MINUTE_ASSETS
 TILE_ROWS = 32_768  # rows per tile = DuckDB row group size of the compacted tables
 TILE_TICKERS = 256  # target tickers per tile; the session span follows from the density
 

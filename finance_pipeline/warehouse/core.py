@@ -14,14 +14,10 @@ import duckdb
 import pyarrow as pa
 
 from finance_pipeline import schemas
+from finance_pipeline.lake.layout import COMPACT_DIR, DATABASE_FILE, is_s3_root
 from finance_pipeline.settings import env
 from finance_pipeline.warehouse.catalog import StateStore, scan_lake
-from finance_pipeline.warehouse.common import (
-    COMPACT_DIR,
-    DATABASE_FILE,
-    WarehouseError,
-    one_line,
-)
+from finance_pipeline.warehouse.common import WarehouseError, one_line
 from finance_pipeline.warehouse.compaction import CompactionResult, compact_dataset, compacted_files
 from finance_pipeline.warehouse.s3_mirror import S3Mirror, default_cache_dir, make_s3_client
 from finance_pipeline.warehouse.views import Snapshot, install_views
@@ -60,7 +56,7 @@ class Warehouse:
         self._connections: list[duckdb.DuckDBPyConnection] = []
         self._con: duckdb.DuckDBPyConnection | None = None
         self._mirror: S3Mirror | None = None
-        if lake_root.startswith("s3://"):
+        if is_s3_root(lake_root):
             self.lake_root = lake_root.rstrip("/")
             endpoint = s3_endpoint_url or env("FINANCE_PIPELINE_LAKE_ENDPOINT_URL")
             cache = Path(cache_dir) if cache_dir else default_cache_dir(self.lake_root, endpoint)

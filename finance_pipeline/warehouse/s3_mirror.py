@@ -12,15 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-from finance_pipeline.warehouse.common import PART_FILE, WarehouseError, one_line
+from finance_pipeline.lake.layout import s3_session_objects, split_s3_root, temp_path
+from finance_pipeline.lake.s3 import s3_error_code
+from finance_pipeline.warehouse.common import WarehouseError, one_line
 
 DOWNLOAD_THREADS = 8
 
@@ -45,19 +45,14 @@ class S3Mirror:
     """A local copy of an S3 lake's session files, refreshed by ETag."""
 
     def __init__(self, root: str, client: Any, local: Path, datasets: list[str]) -> None:
-        bucket, _, prefix = root.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise WarehouseError(f"lake root {root!r} has no bucket; use s3://bucket/prefix")
-        self.root, self.bucket, self.prefix = root, bucket, prefix.strip("/")
-        self.client, self.local, self.datasets = client, local, datasets
-        self._pattern = re.compile(
-            rf"^{re.escape(self.prefix + '/') if self.prefix else ''}"
-            rf"(?P<dataset>{'|'.join(map(re.escape, datasets))})"
-            rf"/session=(?P<session>\d{{4}}-\d{{2}}-\d{{2}})/{re.escape(PART_FILE)}$"
-        )
+        try:
+            self.bucket, self.prefix = split_s3_root(root)
+        except ValueError as exc:
+            raise WarehouseError(str(exc)) from None
+        self.root, self.client, self.local, self.datasets = root, client, local, datasets
 
     def _fail(self, exc: Exception, doing: str) -> WarehouseError:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        code = s3_error_code(exc) or ""
         if code == "NoSuchBucket":
             why = f"bucket {self.bucket!r} does not exist"
         elif code in {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
@@ -74,19 +69,12 @@ class S3Mirror:
             known: dict[str, str] = (
                 json.loads(state_path.read_text()) if state_path.exists() else {}
             )
-            remote: dict[str, tuple[str, str]] = {}  # relative path -> (key, etag)
             try:
-                pages = self.client.get_paginator("list_objects_v2").paginate(
-                    Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""
-                )
-                for page in pages:
-                    for obj in page.get("Contents", []):
-                        match = self._pattern.match(obj["Key"])
-                        if match:
-                            rel = f"{match['dataset']}/session={match['session']}/{PART_FILE}"
-                            remote[rel] = (obj["Key"], obj["ETag"].strip('"'))
+                found = s3_session_objects(self.client, self.bucket, self.prefix, self.datasets)
             except Exception as exc:
                 raise self._fail(exc, "listing") from None
+            # relative path -> (key, etag)
+            remote = {obj.relative: (obj.key, obj.etag) for obj in found}
             wanted = [
                 (rel, key, etag)
                 for rel, (key, etag) in remote.items()
@@ -107,7 +95,7 @@ class S3Mirror:
         """One object to its local path, atomically (temporary name, then rename)."""
         target = self.local / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{PART_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temp = temp_path(target)
         try:
             self.client.download_file(self.bucket, key, str(temp))
         except Exception as exc:

@@ -40,19 +40,23 @@ import duckdb
 import pyarrow as pa
 
 from finance_pipeline import calendar, schemas
-from finance_pipeline.warehouse.catalog import SessionFile
-from finance_pipeline.warehouse.common import (
-    CURATED,
-    FLAT_FILE_DATASETS,
-    one_line,
-    read_parquet_sql,
-    sql_str,
+from finance_pipeline.lake.layout import SessionFile
+from finance_pipeline.registry import (
+    CURATED_ASSETS,
+    DAILY_BARS,
+    DIVIDENDS,
+    FLAT_FILE_ASSETS,
+    SPLITS,
+    UNIVERSE_SNAPSHOT,
 )
+from finance_pipeline.warehouse.common import one_line, read_parquet_sql, sql_str
 
 log = logging.getLogger(__name__)
 
 # The de-duplicated views take these datasets' names; their raw views are renamed.
-RAW_VIEW_NAMES = {"splits": "splits_raw", "dividends": "dividends_raw"}
+RAW_VIEW_NAMES = {SPLITS: f"{SPLITS}_raw", DIVIDENDS: f"{DIVIDENDS}_raw"}
+UNIVERSE_VIEW = "universe"
+ADJUSTED_VIEW = f"{DAILY_BARS}_adjusted"
 
 
 def view_columns(dataset: str) -> list[str]:
@@ -87,26 +91,26 @@ class Snapshot:
 # split_factor = product of split_to/split_from over its splits with execution_date >= valid_to
 # (i.e. > session), dividend_factor likewise over its ex-dates. Breakpoints are the union of
 # both kinds of event dates, so one range join gives both factors.
-_DIVIDEND_EVENTS = """
+_DIVIDEND_EVENTS = f"""
 CREATE OR REPLACE TEMP TABLE _dividend_events AS
 WITH d AS (
     SELECT d.ticker, d.ex_dividend_date, d.cash_amount, c.session AS prior_session
-    FROM dividends d ASOF LEFT JOIN _sessions c ON d.ex_dividend_date > c.session
+    FROM {DIVIDENDS} d ASOF LEFT JOIN _sessions c ON d.ex_dividend_date > c.session
 )
 SELECT d.*, b.close AS prior_close,
        CASE WHEN b.close > 0 AND d.cash_amount >= 0 AND d.cash_amount < b.close
             THEN 1 - d.cash_amount / b.close ELSE 1 END AS event_factor
-FROM d LEFT JOIN daily_bars b ON b.ticker = d.ticker AND b.session = d.prior_session
+FROM d LEFT JOIN {DAILY_BARS} b ON b.ticker = d.ticker AND b.session = d.prior_session
 """
 
-_FACTORS = """
+_FACTORS = f"""
 CREATE OR REPLACE TEMP TABLE _factors AS
 WITH events AS (
     SELECT ticker, day, product(split_ratio) AS split_ratio, product(div_factor) AS div_factor
     FROM (
         SELECT ticker, execution_date AS day, split_to / split_from AS split_ratio,
                1.0 AS div_factor
-        FROM splits WHERE split_from > 0 AND split_to > 0
+        FROM {SPLITS} WHERE split_from > 0 AND split_to > 0
         UNION ALL
         SELECT ticker, ex_dividend_date, 1.0, event_factor FROM _dividend_events
     ) GROUP BY ticker, day
@@ -123,8 +127,8 @@ WINDOW later AS (PARTITION BY ticker ORDER BY day DESC
 ORDER BY ticker, valid_to
 """
 
-_ADJUSTED = """
-CREATE OR REPLACE TEMP VIEW daily_bars_adjusted AS
+_ADJUSTED = f"""
+CREATE OR REPLACE TEMP VIEW {ADJUSTED_VIEW} AS
 SELECT *,
        open / split_factor AS adj_open,
        high / split_factor AS adj_high,
@@ -133,7 +137,7 @@ SELECT *,
        vwap / split_factor AS adj_vwap,
        volume * split_factor AS adj_volume,
        close / split_factor * dividend_factor AS total_return_close
-FROM ({parts})
+FROM ({{parts}})
 """
 
 
@@ -173,15 +177,24 @@ def _install_adjusted(con: duckdb.DuckDBPyConnection, branches: list[_Branch]) -
 
 # view -> (source view, partition, order): the row kept per key, and how many there were.
 _DEDUPED = {
-    "universe": (
-        "universe_snapshot",
+    UNIVERSE_VIEW: (
+        UNIVERSE_SNAPSHOT,
         "session, ticker",
         "active DESC NULLS LAST, delisted_utc DESC NULLS FIRST, name NULLS LAST",
     ),
-    "splits": ("splits_raw", "ticker, execution_date", "id NULLS LAST, split_from, split_to"),
-    "dividends": ("dividends_raw", "ticker, ex_dividend_date", "id NULLS LAST, cash_amount"),
+    SPLITS: (
+        RAW_VIEW_NAMES[SPLITS],
+        "ticker, execution_date",
+        "id NULLS LAST, split_from, split_to",
+    ),
+    DIVIDENDS: (
+        RAW_VIEW_NAMES[DIVIDENDS],
+        "ticker, ex_dividend_date",
+        "id NULLS LAST, cash_amount",
+    ),
 }
-_DEDUPED_DATASET = {"universe": "universe_snapshot", "splits": "splits", "dividends": "dividends"}
+# De-duplicated view -> the dataset it needs.
+_DEDUPED_DATASET = {UNIVERSE_VIEW: UNIVERSE_SNAPSHOT, SPLITS: SPLITS, DIVIDENDS: DIVIDENDS}
 
 _COVERAGE = """
 CREATE OR REPLACE TEMP VIEW coverage AS
@@ -263,7 +276,7 @@ def install_views(con: duckdb.DuckDBPyConnection, snap: Snapshot, datasets: list
         union = "\nUNION ALL ".join(b.sql for b in branches)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {union}")
         compacted_sessions += [(dataset, s) for s in covered]
-        if dataset == "daily_bars":
+        if dataset == DAILY_BARS:
             daily_branches = branches
 
     for view, (source, partition, order) in _DEDUPED.items():
@@ -274,7 +287,7 @@ def install_views(con: duckdb.DuckDBPyConnection, snap: Snapshot, datasets: list
                 f"count(*) OVER (PARTITION BY {partition}) AS raw_rows FROM {source}) "
                 "WHERE _n = 1"
             )
-    if {"daily_bars", "splits", "dividends"} <= set(datasets):
+    if {DAILY_BARS, SPLITS, DIVIDENDS} <= set(datasets):
         _install_adjusted(con, daily_branches)
 
     marks = pa.table(
@@ -297,6 +310,6 @@ def install_views(con: duckdb.DuckDBPyConnection, snap: Snapshot, datasets: list
         con.unregister(name)
     quoted = {
         k: ", ".join(map(sql_str, v))
-        for k, v in (("curated", CURATED), ("flat", FLAT_FILE_DATASETS))
+        for k, v in (("curated", CURATED_ASSETS), ("flat", FLAT_FILE_ASSETS))
     }
     con.execute(_COVERAGE.format(**quoted))
