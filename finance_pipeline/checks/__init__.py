@@ -1,18 +1,29 @@
-"""Asset checks: reconciliation between the data paths, data quality, freshness, alerts.
+"""Asset checks on the lake: reconciliation between the data paths, data quality, freshness, and
+the sensor that reports failed checks.
+
+Two layers, told apart by folder:
+- `rules/`: pure pandas/pyarrow logic, no Dagster: frames in, `Verdict`s out;
+- the modules here, the Dagster glue: `reconciliation` and `rest_sample` (the data paths agree),
+  `quality` (each stored bars partition), `freshness` (each source on time), `alerts` (the
+  check-failure sensor) and `context` (the lake resource, sessions and results they share).
 
 definitions.py wires these lists: ALL_CHECKS into `asset_checks`, CHECK_SENSORS into `sensors`,
-CHECK_SCHEDULES into `schedules`. Checks read the lake through the "parquet_io_manager"
-resource; the REST sample check also needs the "polygon" resource.
+CHECK_SCHEDULES into `schedules`. Checks read the lake through the "lake" resource; the REST
+sample check also needs the "polygon" resource. The lists are built on first access, so that
+importing a rule (e.g. `checks.rules.frames` from the curated assets) loads no Dagster code.
 """
 
-from finance_pipeline.checks.alerts import Notifier, check_failure_alerts
-from finance_pipeline.checks.data_quality import QUALITY_CHECKS
-from finance_pipeline.checks.freshness import FRESHNESS_CHECKS, freshness_schedule
-from finance_pipeline.checks.reconciliation import RECONCILIATION_CHECKS
+from typing import TYPE_CHECKING, Any
 
-ALL_CHECKS: list = [*RECONCILIATION_CHECKS, *QUALITY_CHECKS, *FRESHNESS_CHECKS]
-CHECK_SENSORS: list = [check_failure_alerts]
-CHECK_SCHEDULES: list = [freshness_schedule]
+if TYPE_CHECKING:
+    from finance_pipeline.checks.alerts import Notifier
+    from finance_pipeline.checks.freshness import FRESHNESS_CHECKS
+    from finance_pipeline.checks.quality import QUALITY_CHECKS
+    from finance_pipeline.checks.reconciliation import RECONCILIATION_CHECKS
+
+    ALL_CHECKS: list
+    CHECK_SENSORS: list
+    CHECK_SCHEDULES: list
 
 __all__ = [
     "ALL_CHECKS",
@@ -23,3 +34,25 @@ __all__ = [
     "RECONCILIATION_CHECKS",
     "Notifier",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from finance_pipeline.checks import alerts, freshness, quality, reconciliation
+
+    exports: dict[str, Any] = {
+        "ALL_CHECKS": [
+            *reconciliation.RECONCILIATION_CHECKS,
+            *quality.QUALITY_CHECKS,
+            *freshness.FRESHNESS_CHECKS,
+        ],
+        "CHECK_SENSORS": [alerts.check_failure_alerts],
+        "CHECK_SCHEDULES": [freshness.freshness_schedule],
+        "FRESHNESS_CHECKS": freshness.FRESHNESS_CHECKS,
+        "QUALITY_CHECKS": quality.QUALITY_CHECKS,
+        "RECONCILIATION_CHECKS": reconciliation.RECONCILIATION_CHECKS,
+        "Notifier": alerts.Notifier,
+    }
+    globals().update(exports)  # built once: later lookups find the module attributes
+    return exports[name]

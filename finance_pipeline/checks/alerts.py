@@ -121,7 +121,7 @@ class Notifier:
 
 def _plain(metadata: dict) -> dict[str, object]:
     """Metadata values a person can read in an alert: numbers and text only."""
-    plain = {}
+    plain: dict[str, object] = {}
     for key, value in metadata.items():
         raw = getattr(value, "value", value)
         if isinstance(raw, _SIMPLE):

@@ -1,208 +1,158 @@
-"""Data-quality rules for one stored bars partition: pure pandas/pyarrow, no Dagster.
+"""Quality checks on every bars asset, one result per session partition.
 
-Each rule returns a `Verdict`. Broken data (wrong schema, duplicated keys, impossible bars, a bar
-outside its session, a whole-market result far below the recent norm) is an ERROR; exchange test
-symbols are only flagged in raw data (raw assets store what the vendor said) and are an ERROR in
-curated data.
+Per asset, one multi-check reads the stored partition once and reports:
+- `schema` (blocking): the stored file has exactly the dataset's schema;
+- `unique_keys` (blocking): no duplicated `schemas.KEYS` rows;
+- `bar_invariants` (blocking): low <= open, close <= high, volume >= 0, no missing prices;
+- `session_window` (blocking): every row on the partition's session, window starts at 00:00
+  New York (day bars) or 04:00-20:00 New York (minute bars): catches a wrong-day file;
+- `row_count` (blocking): at least half the median of the last 5 stored sessions;
+- `test_symbols`: exchange test symbols flagged with a count in raw data, refused (ERROR,
+  blocking) in curated data.
+A failed blocking check at ERROR keeps the curated layer from consuming that session.
 """
 
-from __future__ import annotations
-
 import datetime as dt
-import statistics
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterator
 
+import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from finance_pipeline.calendar import NEW_YORK
-from finance_pipeline.checks.common import (
-    PRICE_COLUMNS,
-    Verdict,
-    exchange_test_mask,
-    offenders_text,
+from finance_pipeline.calendar import previous_session
+from finance_pipeline.checks.context import (
+    LAKE_RESOURCE_KEY,
+    check_sessions,
+    lake_of,
+    stored_footer,
+    stored_source,
+    to_result,
 )
-from finance_pipeline.schemas import DATASETS, KEYS
+from finance_pipeline.checks.rules import quality
+from finance_pipeline.checks.rules.verdicts import Verdict, combine
+from finance_pipeline.lake import Lake, LakeError
+from finance_pipeline.partitions import TRADING_SESSIONS
+from finance_pipeline.registry import BAR_ASSETS, CURATED_ASSETS, MINUTE_ASSETS, REST_FILLS
+from finance_pipeline.schemas import SchemaError
 
-Granularity = Literal["day", "minute"]
-# Minute bars cover the extended session, 04:00-20:00 New York.
-MINUTE_FIRST = dt.time(4, 0)
-MINUTE_END = dt.time(20, 0)
-# Float noise allowed in the OHLC ordering (prices are quoted to at most 4-6 decimals).
-_EPS = 1e-9
+# Assets whose partitions may legitimately be empty (rest_fills skips sessions flat files cover).
+MAY_BE_EMPTY = frozenset({REST_FILLS})
+ROW_HISTORY_SESSIONS = 5
+ROW_MIN_SHARE = 0.5
+# How far back to look for the last ROW_HISTORY_SESSIONS stored sessions.
+_HISTORY_LOOKBACK = 15
 
-
-@dataclass(frozen=True)
-class Finding:
-    """Rows breaking one rule and the tickers they belong to (first few)."""
-
-    rule: str
-    rows: int
-    tickers: list[str]
-    ticker_count: int
-
-    def text(self) -> str:
-        return f"{self.rule}: {self.rows} rows ({offenders_text(self.tickers, self.ticker_count)})"
-
-
-def _finding(rule: str, frame: pd.DataFrame, mask: pd.Series) -> Finding:
-    tickers = sorted(frame.loc[mask, "ticker"].astype(str).unique())
-    return Finding(rule, int(mask.sum()), tickers[:10], len(tickers))
+CHECK_NAMES = (
+    "schema",
+    "unique_keys",
+    "bar_invariants",
+    "session_window",
+    "row_count",
+    "test_symbols",
+)
 
 
-def _failed(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if f.rows]
+def _row_history(
+    lake: Lake, dataset: str, session: dt.date, source: str | None = None
+) -> list[int]:
+    """Row counts of up to ROW_HISTORY_SESSIONS stored sessions before `session`; with `source`
+    (curated data), only sessions built from that same source: a watchlist-only REST session
+    must not be measured against whole-market flat-file sessions."""
+    counts: list[int] = []
+    day = session
+    for _ in range(_HISTORY_LOOKBACK):
+        day = previous_session(day)
+        footer = stored_footer(lake, dataset, day)
+        if footer is not None and (source is None or stored_source(lake, dataset, day) == source):
+            counts.append(footer[1])
+            if len(counts) == ROW_HISTORY_SESSIONS:
+                break
+    return counts
 
 
-def _findings_metadata(findings: list[Finding]) -> dict[str, object]:
-    tickers = [t for f in findings for t in f.tickers]
+def _load(lake: Lake, dataset: str, session: dt.date) -> tuple[pa.Table | None, str]:
+    """The stored table, or None and why it cannot be read (absent, unreadable, schema)."""
+    try:
+        return lake.read(dataset, session), ""
+    except (SchemaError, LakeError, LookupError) as exc:
+        return None, str(exc)
+
+
+def evaluate_partition(lake: Lake, dataset: str, session: dt.date) -> dict[str, Verdict]:
+    """Every quality verdict of one stored partition, keyed by check name."""
+    granularity: quality.Granularity = "minute" if dataset in MINUTE_ASSETS else "day"
+    table, problem = _load(lake, dataset, session)
+    if table is None:
+        missing = Verdict.error(f"{dataset} {session} cannot be checked: {problem}")
+        return dict.fromkeys(CHECK_NAMES, missing)
+    footer = stored_footer(lake, dataset, session)
+    written_schema = footer[0] if footer else table.schema  # the file as written, uncast
+    frame: pd.DataFrame = table.to_pandas()
+    rows = len(frame)
+    source = frame["source"].iloc[0] if dataset in CURATED_ASSETS and rows else None
+    history = [] if dataset in MAY_BE_EMPTY else _row_history(lake, dataset, session, source)
     return {
-        "failed_rows": sum(f.rows for f in findings),
-        "offenders": offenders_text(tickers),
-        **{f"{f.rule}_rows": f.rows for f in findings},
+        "schema": quality.schema_verdict(written_schema, dataset),
+        "unique_keys": quality.unique_keys_verdict(frame, dataset),
+        "bar_invariants": quality.bar_invariants_verdict(frame),
+        "session_window": quality.session_window_verdict(frame, session, granularity),
+        "row_count": quality.row_count_verdict(rows, history, min_share=ROW_MIN_SHARE),
+        "test_symbols": quality.exchange_test_symbols_verdict(
+            frame, allowed=dataset not in CURATED_ASSETS
+        ),
     }
 
 
-def schema_verdict(schema: pa.Schema, dataset: str) -> Verdict:
-    """The stored schema equals the dataset's schema: same names, order and types."""
-    expected = DATASETS[dataset]
-    actual = {field.name: field.type for field in schema}
-    wanted = {field.name: field.type for field in expected}
-    missing = [name for name in wanted if name not in actual]
-    extra = [name for name in actual if name not in wanted]
-    retyped = [
-        f"{name} is {actual[name]}, expected {kind}"
-        for name, kind in wanted.items()
-        if name in actual and actual[name] != kind
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing column(s) {', '.join(missing)}")
-    if extra:
-        problems.append(f"unexpected column(s) {', '.join(extra)}")
-    problems.extend(retyped)
-    if not problems and list(actual) != list(wanted):
-        problems.append(f"column order {list(actual)} differs from {list(wanted)}")
-    meta = {"columns": len(actual), "problems": len(problems)}
-    if problems:
-        return Verdict.error(f"{dataset} schema differs: {'; '.join(problems)}", **meta)
-    return Verdict.ok(f"{dataset} schema matches ({len(actual)} columns)", **meta)
-
-
-def unique_keys_verdict(frame: pd.DataFrame, dataset: str) -> Verdict:
-    """No two rows share the dataset's key (schemas.KEYS)."""
-    keys = list(KEYS[dataset])
-    duplicated = frame.duplicated(keys, keep=False)
-    extra_rows = int(frame.duplicated(keys, keep="first").sum())
-    finding = _finding("duplicate_key", frame, duplicated)
-    meta = {
-        "rows": len(frame),
-        "duplicate_rows": extra_rows,
-        "offenders": offenders_text(finding.tickers, finding.ticker_count),
+def quality_checks(dataset: str) -> dg.AssetChecksDefinition:
+    """The quality multi-check of one bars asset (partition-aware, selectable one by one)."""
+    curated = dataset in CURATED_ASSETS
+    key = dg.AssetKey(dataset)
+    descriptions = {
+        "schema": "Stored file has exactly the dataset's Arrow schema.",
+        "unique_keys": "No duplicated key rows (schemas.KEYS).",
+        "bar_invariants": "low <= open, close <= high; volume >= 0; no missing prices.",
+        "session_window": (
+            "Every row on the partition's session; window_start at 00:00 New York for day "
+            "bars, 04:00-20:00 New York for minute bars (catches wrong-day files)."
+        ),
+        "row_count": (
+            f"Rows >= {ROW_MIN_SHARE:.0%} of the median of the last {ROW_HISTORY_SESSIONS} "
+            "stored sessions (catches partial or empty whole-market results)."
+        ),
+        "test_symbols": (
+            "Exchange test symbols (ZVZZT, ZWZZT, ZXZZT, *TEST*): refused in curated data."
+            if curated
+            else "Exchange test symbols (ZVZZT, ZWZZT, ZXZZT, *TEST*): flagged with a count."
+        ),
     }
-    if extra_rows:
-        return Verdict.error(
-            f"{extra_rows} duplicated {tuple(keys)} rows in {dataset}: {meta['offenders']}", **meta
+    specs = [
+        dg.AssetCheckSpec(
+            name,
+            asset=key,
+            description=descriptions[name],
+            blocking=curated or name != "test_symbols",
+            partitions_def=TRADING_SESSIONS,
         )
-    return Verdict.ok(f"{len(frame)} rows, keys {tuple(keys)} unique", **meta)
-
-
-def bar_findings(frame: pd.DataFrame) -> list[Finding]:
-    """OHLC ordering (low <= open, close <= high), volume >= 0, no missing prices."""
-    prices = frame[list(PRICE_COLUMNS)].astype("float64")
-    nan_price = prices.isna().any(axis=1)
-    o, h, lo, c = (prices[name] for name in PRICE_COLUMNS)
-    broken = (
-        (lo - o > _EPS) | (lo - c > _EPS) | (o - h > _EPS) | (c - h > _EPS) | (lo - h > _EPS)
-    ) & ~nan_price
-    volume = frame["volume"].astype("float64")
-    return [
-        _finding("ohlc_order", frame, broken),
-        _finding("negative_volume", frame, volume < 0),
-        _finding("missing_price", frame, nan_price),
-        _finding("missing_volume", frame, volume.isna()),
+        for name in CHECK_NAMES
     ]
 
+    @dg.multi_asset_check(
+        name=f"{dataset}_quality",
+        specs=specs,
+        can_subset=True,
+        required_resource_keys={LAKE_RESOURCE_KEY},
+        description=f"Data quality of each stored {dataset} session.",
+    )
+    def _quality(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        lake = lake_of(context)
+        selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
+        per_session = {s: evaluate_partition(lake, dataset, s) for s in check_sessions(context)}
+        for name in CHECK_NAMES:
+            if name in selected:
+                verdict = combine({s: verdicts[name] for s, verdicts in per_session.items()})
+                yield to_result(verdict, asset_key=key, check_name=name)
 
-def bar_invariants_verdict(frame: pd.DataFrame) -> Verdict:
-    findings = bar_findings(frame)
-    failed = _failed(findings)
-    meta = {"rows": len(frame), **_findings_metadata(findings)}
-    if failed:
-        return Verdict.error("impossible bars: " + "; ".join(f.text() for f in failed), **meta)
-    return Verdict.ok(f"all {len(frame)} bars satisfy low <= open, close <= high", **meta)
-
-
-def window_findings(
-    frame: pd.DataFrame, session: dt.date, granularity: Granularity
-) -> list[Finding]:
-    """Rows whose `session` is not the partition's, or whose window start is not where the
-    session puts it: 00:00 New York for day bars, 04:00-20:00 New York that day for minutes."""
-    sessions = pd.to_datetime(frame["session"]).dt.date
-    wrong_session = sessions != session
-    local = pd.to_datetime(frame["window_start"], utc=True).dt.tz_convert(NEW_YORK)
-    if granularity == "day":
-        midnight = pd.Timestamp(dt.datetime.combine(session, dt.time(), NEW_YORK))
-        outside = local != midnight
-    else:
-        times = local.dt.time
-        outside = (local.dt.date != session) | (times < MINUTE_FIRST) | (times >= MINUTE_END)
-    return [
-        _finding("wrong_session", frame, wrong_session),
-        _finding("window_outside_session", frame, outside),
-    ]
+    return _quality
 
 
-def session_window_verdict(
-    frame: pd.DataFrame, session: dt.date, granularity: Granularity
-) -> Verdict:
-    findings = window_findings(frame, session, granularity)
-    failed = _failed(findings)
-    meta = {"rows": len(frame), **_findings_metadata(findings)}
-    if not frame.empty:
-        local = pd.to_datetime(frame["window_start"], utc=True).dt.tz_convert(NEW_YORK)
-        meta["first_window_start"] = local.min().isoformat()
-        meta["last_window_start"] = local.max().isoformat()
-    if failed:
-        return Verdict.error(
-            f"bars outside session {session} (a wrong-day file?): "
-            + "; ".join(f.text() for f in failed),
-            **meta,
-        )
-    rule = "00:00 New York" if granularity == "day" else "04:00-20:00 New York"
-    return Verdict.ok(f"all {len(frame)} bars in session {session} ({rule})", **meta)
-
-
-def exchange_test_symbols_verdict(frame: pd.DataFrame, *, allowed: bool) -> Verdict:
-    """Exchange test symbols: flagged with a count where `allowed` (raw data), ERROR otherwise."""
-    mask = exchange_test_mask(frame["ticker"]) if not frame.empty else pd.Series(dtype=bool)
-    finding = _finding("test_symbol", frame, mask) if not frame.empty else None
-    rows = finding.rows if finding else 0
-    names = offenders_text(finding.tickers, finding.ticker_count) if finding else ""
-    meta = {"test_symbol_rows": rows, "offenders": names}
-    if rows and not allowed:
-        return Verdict.error(f"{rows} rows of exchange test symbols ({names})", **meta)
-    if rows:
-        return Verdict.ok(f"{rows} rows of exchange test symbols, flagged ({names})", **meta)
-    return Verdict.ok("no exchange test symbols", **meta)
-
-
-def row_count_verdict(rows: int, history: list[int], *, min_share: float = 0.5) -> Verdict:
-    """`rows` at least `min_share` of the median of recent stored sessions (`history`).
-
-    An empty partition, or one far below the norm, means the source returned a partial or
-    empty whole-market result. Without history there is nothing to compare against."""
-    meta: dict[str, object] = {"rows": rows, "history_sessions": len(history)}
-    if not history:
-        return Verdict.ok(f"{rows} rows; no earlier sessions stored to compare with", **meta)
-    median = float(statistics.median(history))
-    floor = min_share * median
-    meta.update({"median_recent_rows": median, "min_rows": floor})
-    if rows < floor or (rows == 0 and median > 0):
-        return Verdict.error(
-            f"{rows} rows, below {min_share:.0%} of the median {median:.0f} of the last "
-            f"{len(history)} stored sessions: a partial or empty result",
-            **meta,
-        )
-    return Verdict.ok(f"{rows} rows (median of last {len(history)}: {median:.0f})", **meta)
+QUALITY_CHECKS = [quality_checks(dataset) for dataset in BAR_ASSETS]

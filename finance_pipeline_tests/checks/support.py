@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from finance_pipeline.checks.data_quality import QUALITY_CHECKS
+from finance_pipeline.checks.quality import QUALITY_CHECKS
 from finance_pipeline.checks.reconciliation import RECONCILIATION_CHECKS
 
 PARTITION = "dagster/partition"

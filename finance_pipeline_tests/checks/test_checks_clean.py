@@ -16,8 +16,8 @@ from finance_pipeline.assets import (
     universe_snapshot,
 )
 from finance_pipeline.calendar import sessions_between
-from finance_pipeline.checks.data_quality import CHECK_NAMES
-from finance_pipeline.checks.reconcile import sample_tickers
+from finance_pipeline.checks.quality import CHECK_NAMES
+from finance_pipeline.checks.rules.comparison import sample_tickers
 from finance_pipeline.lake import Lake
 from finance_pipeline.sandbox import Sandbox
 from finance_pipeline_tests.assets.support import RANGE_END, RANGE_START, sandbox_resources
@@ -50,7 +50,7 @@ def sandbox(tmp_path_factory) -> Iterator[Sandbox]:
 def clean_runs(sandbox, tmp_path_factory):
     lake = tmp_path_factory.mktemp("lake")
     resources = sandbox_resources(sandbox, lake)
-    run_config = {"ops": {"rest_fills": {"config": {"tickers": FILL_TICKERS, "force": True}}}}
+    run_config = {"ops": {"rest_fills": {"config": {"tickers": FILL_TICKERS}}}}
     results = {}
     with dg.instance_for_test() as instance:
         for session in SESSIONS:

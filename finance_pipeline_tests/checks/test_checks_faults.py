@@ -16,10 +16,10 @@ import pytest
 from finance_pipeline import schemas
 from finance_pipeline.assets import flat_file_day_aggs, flat_file_minute_aggs, grouped_daily_bars
 from finance_pipeline.assets.curated import daily_bars
-from finance_pipeline.checks.data_quality import CHECK_NAMES
-from finance_pipeline.checks.reconcile import sample_tickers
+from finance_pipeline.checks.quality import CHECK_NAMES
+from finance_pipeline.checks.rules.comparison import sample_tickers
+from finance_pipeline.clients import FlatFilesClient
 from finance_pipeline.lake import Lake
-from finance_pipeline.resources.flat_files import FlatFilesClient
 from finance_pipeline.sandbox import Sandbox
 from finance_pipeline_tests.assets.support import sandbox_resources
 from finance_pipeline_tests.checks.support import evaluations, meta, run_with_checks
@@ -40,6 +40,36 @@ def traded(sb: Sandbox, session: dt.date) -> list[str]:
     day = sb.market.day_bars(session)
     tickers = day.loc[~day["otc"], "ticker"]
     return sorted(t for t in tickers if "TEST" not in t and t != "ZVZZT")
+
+
+def store_wrong_day_file(sb: Sandbox, lake_root: Path) -> pd.DataFrame:
+    """A wrong-day file (the real 2019-08-12 defect) stored for WRONG_DAY by a writer without
+    the asset's own guard; returns the frame that was written."""
+    sb.faults.wrong_day("day_aggs_v1", WRONG_DAY)
+    client = FlatFilesClient(sb.s3_client(), bucket=sb.bucket)
+    flat = client.download("day_aggs_v1", WRONG_DAY)
+    frame = flat.frame.assign(
+        session=WRONG_DAY,
+        window_start=pd.to_datetime(flat.frame["window_start"], unit="ns", utc=True),
+        vwap=float("nan"),
+        source_etag=flat.info.etag,
+        source_last_modified=flat.info.last_modified,
+    )
+    Lake(str(lake_root)).write("flat_file_day_aggs", WRONG_DAY, frame)
+    return frame
+
+
+def store_old_schema_file(lake_root: Path, frame: pd.DataFrame) -> None:
+    """A file for SCHEMA written by an older schema: integer volumes (readable, but not ours)."""
+    table = Lake(str(lake_root)).conform("flat_file_day_aggs", frame)
+    table = table.set_column(
+        table.schema.get_field_index("volume"),
+        "volume",
+        pc.cast(table["volume"], pa.int64(), safe=False),
+    )
+    path = Path(Lake(str(lake_root)).uri("flat_file_day_aggs", SCHEMA))
+    path.parent.mkdir(parents=True)
+    pq.write_table(table.set_column(1, "session", pa.array([SCHEMA] * len(table))), path)
 
 
 @pytest.fixture(scope="module")
@@ -81,33 +111,11 @@ def world(tmp_path_factory):
                 also_checks_of=[flat_file_minute_aggs],
             )
 
-            # A wrong-day file (the real 2019-08-12 defect) that got stored by a writer
-            # without the asset's own guard.
-            sb.faults.wrong_day("day_aggs_v1", WRONG_DAY)
-            client = FlatFilesClient(sb.s3_client(), bucket=sb.bucket)
-            flat = client.download("day_aggs_v1", WRONG_DAY)
-            frame = flat.frame.assign(
-                session=WRONG_DAY,
-                window_start=pd.to_datetime(flat.frame["window_start"], unit="ns", utc=True),
-                vwap=float("nan"),
-                source_etag=flat.info.etag,
-                source_last_modified=flat.info.last_modified,
-            )
-            Lake(str(lake_root)).write("flat_file_day_aggs", WRONG_DAY, frame)
+            frame = store_wrong_day_file(sb, lake_root)
             runs[WRONG_DAY] = run_with_checks(
                 [flat_file_day_aggs], resources, WRONG_DAY, instance, checks_only=True
             )
-
-            # A file written by an older schema: integer volumes (readable, but not ours).
-            table = Lake(str(lake_root)).conform("flat_file_day_aggs", frame)
-            table = table.set_column(
-                table.schema.get_field_index("volume"),
-                "volume",
-                pc.cast(table["volume"], pa.int64(), safe=False),
-            )
-            path = Path(Lake(str(lake_root)).uri("flat_file_day_aggs", SCHEMA))
-            path.parent.mkdir(parents=True)
-            pq.write_table(table.set_column(1, "session", pa.array([SCHEMA] * len(table))), path)
+            store_old_schema_file(lake_root, frame)
             runs[SCHEMA] = run_with_checks(
                 [flat_file_day_aggs], resources, SCHEMA, instance, checks_only=True
             )

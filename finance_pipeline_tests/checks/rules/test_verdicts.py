@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from finance_pipeline.checks.common import Severity, Verdict
-from finance_pipeline.checks.support import combine
+from finance_pipeline.checks.rules.verdicts import Severity, Verdict, combine
 
 A, B, C = dt.date(2025, 1, 13), dt.date(2025, 1, 14), dt.date(2025, 1, 15)
 

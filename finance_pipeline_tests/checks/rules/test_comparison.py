@@ -1,4 +1,4 @@
-"""Pure comparison logic on small hand-made frames."""
+"""Comparison of two data paths on small hand-made frames."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finance_pipeline.checks.common import Severity, is_test_symbol, rel_diff
-from finance_pipeline.checks.reconcile import (
+from finance_pipeline.checks.rules.comparison import (
     Tolerance,
     compare_bars,
     compare_minutes_to_days,
-    universe_coverage,
 )
+from finance_pipeline.checks.rules.verdicts import Severity
 
 SESSION = dt.date(2024, 3, 5)
 
@@ -36,20 +35,6 @@ def day_frame(tickers: list[str], *, session: dt.date = SESSION, seed: int = 1) 
 
 
 TICKERS = ["AAPL", "BRK.A", "KIMpL", "MSFT", "NA", "NVDA", "SPY", "XOM"]
-
-
-def test_rel_diff_is_symmetric_and_handles_missing() -> None:
-    a = pd.Series([100.0, 0.0, np.nan, np.nan, 50.0])
-    b = pd.Series([101.0, 0.0, np.nan, 3.0, 50.0])
-    got = rel_diff(a, b).tolist()
-    assert got[0] == pytest.approx(1 / 101)
-    assert got[1:] == [0.0, 0.0, 1.0, 0.0]
-    assert rel_diff(b, a).tolist()[0] == pytest.approx(got[0])
-
-
-def test_test_symbols() -> None:
-    assert is_test_symbol("ZVZZT") and is_test_symbol("ZXZZT") and is_test_symbol("NTEST")
-    assert not is_test_symbol("AAPL") and not is_test_symbol("NA")
 
 
 def test_identical_frames_pass() -> None:
@@ -217,17 +202,3 @@ def test_minute_volume_above_day_volume_is_drift() -> None:
     assert result.volume_mismatched == 1 and result.price_mismatched == 0
     assert result.verdict().severity is Severity.WARN
     assert result.volume_offenders == ["SPY"]
-
-
-def test_universe_coverage() -> None:
-    traded = pd.Series([*TICKERS, "ZVZZT"])
-    universe = pd.Series([t for t in TICKERS if t != "NA"] + ["OLD"])
-    coverage = universe_coverage(universe, traded)
-    assert (coverage.traded, coverage.covered, coverage.missing) == (8, 7, 1)
-    assert coverage.missing_tickers == ["NA"] and coverage.not_traded == 1
-    assert coverage.verdict(min_share=0.8, error_share=0.5).passed
-    warn = coverage.verdict(min_share=0.95, error_share=0.5)
-    assert warn.severity is Severity.WARN and not warn.passed
-    assert warn.metadata["offenders"] == "NA"
-    error = universe_coverage(pd.Series(["AAPL"]), traded).verdict(0.95, 0.5)
-    assert error.severity is Severity.ERROR and not error.passed

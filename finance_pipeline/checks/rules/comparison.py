@@ -1,4 +1,4 @@
-"""Compare two data paths for the same session: pure pandas, no Dagster.
+"""Compare two data paths for the same session: the reconciliation rules.
 
 Join on the New York session (day bars) or the bar's window start (minute bars), never on the
 source's own timestamp convention. Exchange test symbols are dropped on both sides first.
@@ -16,15 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from finance_pipeline.checks.common import (
+from finance_pipeline.checks.rules.frames import (
     PRICE_COLUMNS,
-    Verdict,
     drop_test_symbols,
-    first_few,
     is_test_symbol,
-    offenders_text,
     rel_diff,
 )
+from finance_pipeline.checks.rules.verdicts import Verdict, first_few, offenders_text
+from finance_pipeline.registry import FLAT_FILE_DAY_AGGS, FLAT_FILE_MINUTE_AGGS
 
 
 @dataclass(frozen=True)
@@ -165,6 +164,35 @@ def _worst_tickers(frame: pd.DataFrame, mask: pd.Series, score: pd.Series) -> li
     return hits["ticker"].drop_duplicates().tolist()
 
 
+def _join(
+    left: pd.DataFrame, right: pd.DataFrame, on: tuple[str, ...], columns: list[str]
+) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Outer join on `on` (one row per key and side): the rows on both sides, and the tickers
+    of the keys on the left only and on the right only."""
+    left = _normalize_keys(left[[*on, *columns]], on).drop_duplicates(list(on))
+    right = _normalize_keys(right[[*on, *columns]], on).drop_duplicates(list(on))
+    joined = left.merge(right, on=list(on), how="outer", suffixes=("_l", "_r"), indicator=True)
+    both = joined[joined["_merge"] == "both"].reset_index(drop=True)
+    only_left = joined.loc[joined["_merge"] == "left_only", "ticker"]
+    only_right = joined.loc[joined["_merge"] == "right_only", "ticker"]
+    return both, only_left, only_right
+
+
+def _column_diffs(
+    both: pd.DataFrame, columns: list[str], volume_at_most: bool
+) -> dict[str, pd.Series]:
+    """Per compared column, the relative difference of the two sides on each common key."""
+    diffs: dict[str, pd.Series] = {}
+    for column in columns:
+        a, b = both[f"{column}_l"], both[f"{column}_r"]
+        if column == "volume" and volume_at_most:
+            excess = pd.to_numeric(a, errors="coerce") > pd.to_numeric(b, errors="coerce")
+            diffs[column] = rel_diff(a, b).where(excess | a.isna() | b.isna(), 0.0)
+        else:
+            diffs[column] = rel_diff(a, b)
+    return diffs
+
+
 def _compare(
     left: pd.DataFrame,
     right: pd.DataFrame,
@@ -183,27 +211,12 @@ def _compare(
     excess counts. Otherwise volumes must be equal within tolerance.
     """
     columns = [c for c in (*price_columns, "volume") if c in left.columns and c in right.columns]
-    left = _normalize_keys(left[[*on, *columns]], on).drop_duplicates(list(on))
-    right = _normalize_keys(right[[*on, *columns]], on).drop_duplicates(list(on))
-    joined = left.merge(right, on=list(on), how="outer", suffixes=("_l", "_r"), indicator=True)
-    both = joined[joined["_merge"] == "both"].reset_index(drop=True)
-    only_left = joined.loc[joined["_merge"] == "left_only", "ticker"]
-    only_right = joined.loc[joined["_merge"] == "right_only", "ticker"]
-
-    diffs: dict[str, pd.Series] = {}
-    for column in columns:
-        a, b = both[f"{column}_l"], both[f"{column}_r"]
-        if column == "volume" and volume_at_most:
-            excess = pd.to_numeric(a, errors="coerce") > pd.to_numeric(b, errors="coerce")
-            diffs[column] = rel_diff(a, b).where(excess | a.isna() | b.isna(), 0.0)
-        else:
-            diffs[column] = rel_diff(a, b)
-
-    no_rows = pd.Series(False, index=both.index)
+    both, only_left, only_right = _join(left, right, on, columns)
+    diffs = _column_diffs(both, columns, volume_at_most)
     zero = pd.Series(0.0, index=both.index)
     price_diffs = [diffs[c] for c in columns if c != "volume"]
     price_score = pd.concat(price_diffs, axis=1).max(axis=1) if price_diffs else zero
-    price_mask = price_score > tolerance.price_rel if price_diffs else no_rows
+    price_mask = price_score > tolerance.price_rel if price_diffs else zero.astype(bool)
     volume_score = diffs.get("volume", zero)
     volume_mask = volume_score > tolerance.volume_rel
     price_offenders = _worst_tickers(both, price_mask, price_score)
@@ -272,8 +285,8 @@ def compare_minutes_to_days(
     minutes: pd.DataFrame,
     days: pd.DataFrame,
     *,
-    left_name: str = "flat_file_minute_aggs",
-    right_name: str = "flat_file_day_aggs",
+    left_name: str = FLAT_FILE_MINUTE_AGGS,
+    right_name: str = FLAT_FILE_DAY_AGGS,
     tolerance: Tolerance = Tolerance(),
 ) -> Comparison:
     """One session's minute bars against its day bars, per ticker: the day high is the highest
@@ -294,61 +307,6 @@ def compare_minutes_to_days(
     )
 
 
-@dataclass(frozen=True)
-class Coverage:
-    """How many of a session's traded tickers the universe snapshot lists."""
-
-    traded: int
-    covered: int
-    missing_tickers: list[str]  # first few, sorted
-    missing: int
-    not_traded: int  # in the universe but without a bar (illiquid, delisted): informational
-
-    @property
-    def share(self) -> float:
-        return self.covered / self.traded if self.traded else 1.0
-
-    def metadata(self) -> dict[str, object]:
-        return {
-            "rows_compared": self.traded,
-            "matched": self.covered,
-            "mismatched": 0,
-            "only_left": self.missing,
-            "only_right": self.not_traded,
-            "max_rel_diff": float(1.0 - self.share),
-            "offenders": offenders_text(self.missing_tickers, self.missing),
-            "coverage_share": float(self.share),
-        }
-
-    def verdict(self, min_share: float, error_share: float) -> Verdict:
-        """Pass at or above `min_share`; WARN below it; ERROR below `error_share`."""
-        meta = self.metadata()
-        text = (
-            f"the universe lists {self.covered} of {self.traded} traded tickers "
-            f"({self.share:.1%}); missing: {meta['offenders'] or 'none'}"
-        )
-        if self.share < error_share:
-            return Verdict.error(f"{text}; below {error_share:.0%}, the snapshot is broken", **meta)
-        if self.share < min_share:
-            return Verdict.warn(f"{text}; below the {min_share:.0%} threshold", **meta)
-        return Verdict.ok(text, **meta)
-
-
-def universe_coverage(universe: pd.Series, traded: pd.Series) -> Coverage:
-    """Set comparison of traded tickers (test symbols excluded) against the universe."""
-    traded_frame, _ = drop_test_symbols(pd.DataFrame({"ticker": traded.astype(str)}))
-    traded_set = set(traded_frame["ticker"])
-    universe_set = set(universe.astype(str))
-    missing = sorted(traded_set - universe_set)
-    return Coverage(
-        traded=len(traded_set),
-        covered=len(traded_set & universe_set),
-        missing_tickers=first_few(missing),
-        missing=len(missing),
-        not_traded=len(universe_set - traded_set),
-    )
-
-
 def sample_tickers(tickers: pd.Series, session: dt.date, k: int) -> list[str]:
     """A deterministic sample of `k` tickers for `session` (test symbols excluded): the same
     inputs always give the same sample, and the sample rotates from session to session."""
@@ -362,11 +320,17 @@ def sample_tickers(tickers: pd.Series, session: dt.date, k: int) -> list[str]:
     return sorted(sorted(candidates, key=rank)[:k])
 
 
-def without_otc(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Rows not flagged OTC (grouped daily's `otc` column), and how many were dropped. Flat
-    files carry SIP data only, so OTC names from grouped daily with include_otc have no
-    counterpart there."""
-    if "otc" not in frame.columns or frame.empty:
-        return frame, 0
-    otc = frame["otc"].fillna(False).astype(bool)
-    return frame.loc[~otc], int(otc.sum())
+def skipped(description: str) -> Verdict:
+    """A comparison with nothing to compare (a side is not stored yet): passes, `skipped=1`,
+    with the counts every reconciliation records, all zero."""
+    return Verdict.ok(
+        description,
+        rows_compared=0,
+        matched=0,
+        mismatched=0,
+        only_left=0,
+        only_right=0,
+        max_rel_diff=0.0,
+        offenders="",
+        skipped=1,
+    )
