@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-smoke ui clean
+.PHONY: demo test lint typecheck reliability bench bench-smoke ui clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy finance_pipeline
 	$(BIN)/pytest
+
+typecheck: $(STAMP)
+	$(BIN)/mypy finance_pipeline
+
+# The fault suite alone, publishing its figures to docs/reliability.{md,json} (make test does not).
+reliability: $(STAMP)
+	FINANCE_PIPELINE_RELIABILITY_FIGURES=docs $(BIN)/pytest finance_pipeline_tests/reliability
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

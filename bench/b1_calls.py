@@ -56,8 +56,7 @@ def _counted(sandbox: Any, action: Any) -> tuple[Any, float, Any]:
 
 
 def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
-    from finance_pipeline.resources.flat_files import FlatFilesClient
-    from finance_pipeline.resources.polygon import PolygonClient
+    from finance_pipeline.clients import FlatFilesClient, PolygonClient
 
     sessions = year_sessions(sizes.sessions)
     client = PolygonClient(sandbox.api_key, base_url=sandbox.rest_url, rate_limit_per_minute=0)

@@ -94,9 +94,9 @@ def ingest(variant: str, packed: str, etag: str, session: dt.date, out_dir: str)
     out = Path(out_dir)
     source = Path(packed)
     if variant == "product":
-        from finance_pipeline.assets.flat_files import flat_file_table
+        from finance_pipeline.assets.flat_file_aggs import flat_file_table
+        from finance_pipeline.clients import FlatFilesClient
         from finance_pipeline.lake import Lake
-        from finance_pipeline.resources.flat_files import FlatFilesClient
 
         stand_in = LocalObject(source, etag, dt.datetime.now(dt.UTC))
         client = FlatFilesClient(stand_in)
@@ -138,7 +138,7 @@ def _duckdb(packed: Path, target: Path, session: dt.date, out: Path) -> int:
 def _pandas(packed: Path, target: Path, session: dt.date, out: Path) -> int:
     import pandas as pd
 
-    from finance_pipeline.resources.flat_files import DTYPES, HEADER
+    from finance_pipeline.clients.polygon_flat_files import DTYPES, HEADER
 
     frame = pd.read_csv(
         packed,
@@ -158,8 +158,8 @@ def _arrow(packed: Path, target: Path, session: dt.date, out: Path) -> int:
 
     from finance_pipeline import schemas
     from finance_pipeline.assets.common import new_york_midnight
+    from finance_pipeline.clients.polygon_flat_files import COLUMN_TYPES, HEADER
     from finance_pipeline.lake import Lake
-    from finance_pipeline.resources.flat_files import COLUMN_TYPES, HEADER
 
     table = pa_csv.read_csv(
         packed,  # the gzip is inflated whole; a truncated file or bad CRC raises here
@@ -194,7 +194,7 @@ def _arrow(packed: Path, target: Path, session: dt.date, out: Path) -> int:
 
 # ---- the figure ----------------------------------------------------------------------------
 def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
-    from finance_pipeline.resources.flat_files import FlatFilesClient
+    from finance_pipeline.clients import FlatFilesClient
 
     session = minute_session(sizes)
     access = flat_file_access(sandbox)

@@ -46,7 +46,7 @@ def backfill_dagster(access: dict[str, str], sessions: list[dt.date], work: str)
     import dagster as dg
     from dagster_aws.s3 import S3Resource
 
-    from finance_pipeline.assets.flat_files import flat_file_day_aggs
+    from finance_pipeline.assets.flat_file_aggs import flat_file_day_aggs
     from finance_pipeline.calendar import partition_key
     from finance_pipeline.resources import FlatFilesResource, lake_resources
 
@@ -101,7 +101,7 @@ def _stderr_to(path: Path) -> None:
 
 
 def backfill_raw(access: dict[str, str], sessions: list[dt.date], work: str) -> dict:
-    from finance_pipeline.assets.flat_files import flat_file_table
+    from finance_pipeline.assets.flat_file_aggs import flat_file_table
     from finance_pipeline.lake import Lake
 
     client = flat_files_client(access)

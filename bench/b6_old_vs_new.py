@@ -29,11 +29,10 @@ REAL_LIMIT_PER_MINUTE = 5
 def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
     """`sandbox` must admit `sizes.b6_limit` requests per `sizes.b6_window_seconds`."""
     from finance_pipeline import schemas
-    from finance_pipeline.assets.flat_files import flat_file_table
+    from finance_pipeline.assets.flat_file_aggs import flat_file_table
     from finance_pipeline.assets.grouped_daily import normalize_grouped_daily
+    from finance_pipeline.clients import FlatFilesClient, PolygonClient
     from finance_pipeline.lake import Lake
-    from finance_pipeline.resources.flat_files import FlatFilesClient
-    from finance_pipeline.resources.polygon import PolygonClient
 
     sessions = year_sessions(sizes.sessions)
     limit, window = sizes.b6_limit, sizes.b6_window_seconds

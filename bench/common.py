@@ -285,8 +285,7 @@ def measured() -> Iterator[Measurement]:
 # milliseconds instead of paying Dagster's import again, and measures only its own work.
 PRELOAD = [
     "bench.common",
-    "finance_pipeline.resources.polygon",
-    "finance_pipeline.resources.flat_files",
+    "finance_pipeline.clients",
     "finance_pipeline.assets",
     "finance_pipeline.lake",
     "dagster_aws.s3",
@@ -423,7 +422,7 @@ def s3_client(access: dict[str, str]) -> Any:
 
 def flat_files_client(access: dict[str, str]) -> Any:
     """The product's FlatFilesClient for `flat_file_access` values."""
-    from finance_pipeline.resources.flat_files import FlatFilesClient
+    from finance_pipeline.clients import FlatFilesClient
 
     return FlatFilesClient(
         s3_client(access), bucket=access["bucket"], secrets=[access["secret_access_key"]]

@@ -1,4 +1,5 @@
-"""NYSE trading sessions (exchange_calendars XNYS) and the Dagster partitions built on them.
+"""NYSE trading sessions (exchange_calendars XNYS); plain Python (the Dagster partitions built
+on them are in `finance_pipeline.partitions`).
 
 A *session* is a `datetime.date` on which NYSE traded. Weekends, holidays and one-off closures
 (2012-10-29/30, 2018-12-05, 2025-01-09, ...) are not sessions; half days are.
@@ -9,14 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import pandas as pd
-
-if TYPE_CHECKING:
-    import dagster as dg
 
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -106,6 +103,24 @@ def latest_completed_session(now: dt.datetime) -> dt.date:
     return previous_session(today)
 
 
+def newest_partition(now: dt.datetime) -> dt.date:
+    """The newest session partition at `now`: partitions open at 00:00 New York the day after
+    their session (end_offset=0), so it is the last session before today in New York."""
+    return previous_session(new_york_date(now))
+
+
+def recent_sessions(now: dt.datetime, count: int) -> list[dt.date]:
+    """The newest `count` sessions whose partitions exist at `now` (oldest first)."""
+    if count < 1:
+        raise ValueError(f"count must be positive, got {count}")
+    try:
+        last = newest_partition(now)
+    except SessionError:
+        return []
+    # Two calendar days per session plus two weeks is more than any run of closures needs.
+    return sessions_between(last - dt.timedelta(days=2 * count + 14), last)[-count:]
+
+
 def parse_session(value: str | dt.date, *, now: dt.datetime | None = None) -> dt.date:
     """Turn a person's or a file's date into a session, or raise SessionError saying why.
 
@@ -155,37 +170,6 @@ def parse_session_range(
     if not sessions:
         raise SessionError(f"there is no NYSE trading session between {lo} and {hi}")
     return sessions
-
-
-@lru_cache(maxsize=1)
-def trading_sessions_partitions_def() -> dg.DailyPartitionsDefinition:
-    """Daily partitions in New York time with every non-session weekday excluded.
-
-    `end_offset=0`: the newest partition is the last day that has ended (see dagster.md on
-    why end_offset=1 with exclusions is avoided). Dagster is imported here, not at module load,
-    so the router and the CLI's planning stay free of it.
-    """
-    import dagster as dg
-
-    sessions = set(_session_index().date)
-    closures = [
-        dt.datetime.combine(day.date(), dt.time())
-        for day in pd.bdate_range(FIRST_SESSION, last_known_session())
-        if day.date() not in sessions
-    ]
-    return dg.DailyPartitionsDefinition(
-        start_date=FIRST_SESSION.isoformat(),
-        timezone="America/New_York",
-        end_offset=0,
-        exclusions=["0 0 * * 6", "0 0 * * 0", *closures],
-    )
-
-
-def __getattr__(name: str) -> object:
-    # `TRADING_SESSIONS` is built on first use (it needs Dagster and the whole calendar).
-    if name == "TRADING_SESSIONS":
-        return trading_sessions_partitions_def()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def partition_key(session: dt.date) -> str:

@@ -19,11 +19,17 @@ def _executor() -> dg.ExecutorDefinition:
     return dg.in_process_executor
 
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_package_module(finance_pipeline.assets),
-    asset_checks=ALL_CHECKS,
-    schedules=[*SCHEDULES, *CHECK_SCHEDULES],
-    sensors=[*SENSORS, *CHECK_SENSORS],
-    resources=resources_from_env(),
-    executor=_executor(),
-)
+def build_definitions() -> dg.Definitions:
+    """The definitions with resources and executor read from the environment as it is now
+    (the demo and the CLI call this after they have set the environment up)."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_package_module(finance_pipeline.assets),
+        asset_checks=ALL_CHECKS,
+        schedules=[*SCHEDULES, *CHECK_SCHEDULES],
+        sensors=[*SENSORS, *CHECK_SENSORS],
+        resources=resources_from_env(),
+        executor=_executor(),
+    )
+
+
+defs = build_definitions()

@@ -11,18 +11,18 @@ assets that load them by `FLAT_FILE_ASSET`. Plain Python: no Dagster here.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 # --- Assets (= lake datasets) -------------------------------------------------------------------
-UNIVERSE_SNAPSHOT = "universe_snapshot"
-GROUPED_DAILY_BARS = "grouped_daily_bars"
-FLAT_FILE_DAY_AGGS = "flat_file_day_aggs"
-FLAT_FILE_MINUTE_AGGS = "flat_file_minute_aggs"
-REST_FILLS = "rest_fills"
-SPLITS = "splits"
-DIVIDENDS = "dividends"
-DAILY_BARS = "daily_bars"
-MINUTE_BARS = "minute_bars"
+UNIVERSE_SNAPSHOT: Final = "universe_snapshot"
+GROUPED_DAILY_BARS: Final = "grouped_daily_bars"
+FLAT_FILE_DAY_AGGS: Final = "flat_file_day_aggs"
+FLAT_FILE_MINUTE_AGGS: Final = "flat_file_minute_aggs"
+REST_FILLS: Final = "rest_fills"
+SPLITS: Final = "splits"
+DIVIDENDS: Final = "dividends"
+DAILY_BARS: Final = "daily_bars"
+MINUTE_BARS: Final = "minute_bars"
 
 # Raw assets store what a source returned; curated assets pick the best stored source.
 RAW_ASSETS: tuple[str, ...] = (
@@ -52,25 +52,28 @@ MINUTE_ASSETS: tuple[str, ...] = (FLAT_FILE_MINUTE_AGGS, REST_FILLS, MINUTE_BARS
 Dataset = Literal["daily_bars", "minute_bars", "universe", "corporate_actions"]
 Source = Literal["flat_file", "grouped_daily", "rest", "reference", "unavailable"]
 DATASETS: tuple[Dataset, ...] = get_args(Dataset)
+# The bar request datasets share their names with the curated assets that hold them.
+UNIVERSE: Final = "universe"
+CORPORATE_ACTIONS: Final = "corporate_actions"
 SOURCES: tuple[Source, ...] = get_args(Source)
 
 # Per request dataset and planned source: the raw assets that fetch it.
 SOURCE_ASSETS: dict[Dataset, dict[Source, tuple[str, ...]]] = {
-    "daily_bars": {"flat_file": (FLAT_FILE_DAY_AGGS,), "grouped_daily": (GROUPED_DAILY_BARS,)},
-    "minute_bars": {"flat_file": (FLAT_FILE_MINUTE_AGGS,), "rest": (REST_FILLS,)},
-    "universe": {"reference": (UNIVERSE_SNAPSHOT,)},
-    "corporate_actions": {"reference": (SPLITS, DIVIDENDS)},
+    DAILY_BARS: {"flat_file": (FLAT_FILE_DAY_AGGS,), "grouped_daily": (GROUPED_DAILY_BARS,)},
+    MINUTE_BARS: {"flat_file": (FLAT_FILE_MINUTE_AGGS,), "rest": (REST_FILLS,)},
+    UNIVERSE: {"reference": (UNIVERSE_SNAPSHOT,)},
+    CORPORATE_ACTIONS: {"reference": (SPLITS, DIVIDENDS)},
 }
 
 # Request dataset -> the curated asset built from its raw assets.
-CURATED_OF: dict[Dataset, str] = {"daily_bars": DAILY_BARS, "minute_bars": MINUTE_BARS}
+CURATED_OF: dict[Dataset, str] = {DAILY_BARS: DAILY_BARS, MINUTE_BARS: MINUTE_BARS}
 
 # Request dataset -> the assets whose stored sessions count as "stored" for a request.
 STORED_AS: dict[Dataset, tuple[str, ...]] = {
-    "daily_bars": (DAILY_BARS,),
-    "minute_bars": (MINUTE_BARS,),
-    "universe": (UNIVERSE_SNAPSHOT,),
-    "corporate_actions": (SPLITS, DIVIDENDS),
+    DAILY_BARS: (DAILY_BARS,),
+    MINUTE_BARS: (MINUTE_BARS,),
+    UNIVERSE: (UNIVERSE_SNAPSHOT,),
+    CORPORATE_ACTIONS: (SPLITS, DIVIDENDS),
 }
 
 # Curated asset -> (source, raw asset that stores it), best first. Daily bars have no stored
@@ -79,6 +82,26 @@ STORED_SOURCES: dict[str, tuple[tuple[Source, str], ...]] = {
     DAILY_BARS: (("flat_file", FLAT_FILE_DAY_AGGS), ("grouped_daily", GROUPED_DAILY_BARS)),
     MINUTE_BARS: (("flat_file", FLAT_FILE_MINUTE_AGGS), ("rest", REST_FILLS)),
 }
+
+# Raw assets fetched over the REST API (the daily schedule's job), in RAW_ASSETS order.
+API_ASSETS: tuple[str, ...] = tuple(
+    asset
+    for asset in RAW_ASSETS
+    if any(
+        asset in assets and source != "flat_file"
+        for sources in SOURCE_ASSETS.values()
+        for source, assets in sources.items()
+    )
+)
+
+
+def dataset_of(asset: str) -> Dataset:
+    """The request dataset a raw asset serves."""
+    for dataset, sources in SOURCE_ASSETS.items():
+        if any(asset in assets for assets in sources.values()):
+            return dataset
+    raise KeyError(f"{asset!r} is not a raw asset of any request dataset")
+
 
 # --- Vendor flat files --------------------------------------------------------------------------
 FlatFileDataset = Literal["day_aggs_v1", "minute_aggs_v1"]

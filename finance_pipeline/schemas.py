@@ -10,6 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
+from finance_pipeline import registry
+
 TIMESTAMP = pa.timestamp("ns", tz="UTC")
 
 BAR_FIELDS = [
@@ -87,28 +89,28 @@ DIVIDENDS = pa.schema(
 
 # Dataset (asset) name -> schema. The lake path of a dataset is its asset name.
 DATASETS: dict[str, pa.Schema] = {
-    "universe_snapshot": UNIVERSE_SNAPSHOT,
-    "grouped_daily_bars": GROUPED_DAILY_BARS,
-    "flat_file_day_aggs": FLAT_FILE_DAY_AGGS,
-    "flat_file_minute_aggs": FLAT_FILE_MINUTE_AGGS,
-    "rest_fills": REST_FILLS,
-    "splits": SPLITS,
-    "dividends": DIVIDENDS,
-    "daily_bars": CURATED_BARS,
-    "minute_bars": CURATED_BARS,
+    registry.UNIVERSE_SNAPSHOT: UNIVERSE_SNAPSHOT,
+    registry.GROUPED_DAILY_BARS: GROUPED_DAILY_BARS,
+    registry.FLAT_FILE_DAY_AGGS: FLAT_FILE_DAY_AGGS,
+    registry.FLAT_FILE_MINUTE_AGGS: FLAT_FILE_MINUTE_AGGS,
+    registry.REST_FILLS: REST_FILLS,
+    registry.SPLITS: SPLITS,
+    registry.DIVIDENDS: DIVIDENDS,
+    registry.DAILY_BARS: CURATED_BARS,
+    registry.MINUTE_BARS: CURATED_BARS,
 }
 
 # Primary keys, for de-duplication and the unique-key checks.
 KEYS: dict[str, tuple[str, ...]] = {
-    "universe_snapshot": ("session", "ticker"),
-    "grouped_daily_bars": ("ticker", "session"),
-    "flat_file_day_aggs": ("ticker", "session"),
-    "flat_file_minute_aggs": ("ticker", "window_start"),
-    "rest_fills": ("ticker", "window_start"),
-    "splits": ("ticker", "execution_date"),
-    "dividends": ("ticker", "ex_dividend_date"),
-    "daily_bars": ("ticker", "session"),
-    "minute_bars": ("ticker", "window_start"),
+    registry.UNIVERSE_SNAPSHOT: ("session", "ticker"),
+    registry.GROUPED_DAILY_BARS: ("ticker", "session"),
+    registry.FLAT_FILE_DAY_AGGS: ("ticker", "session"),
+    registry.FLAT_FILE_MINUTE_AGGS: ("ticker", "window_start"),
+    registry.REST_FILLS: ("ticker", "window_start"),
+    registry.SPLITS: ("ticker", "execution_date"),
+    registry.DIVIDENDS: ("ticker", "ex_dividend_date"),
+    registry.DAILY_BARS: ("ticker", "session"),
+    registry.MINUTE_BARS: ("ticker", "window_start"),
 }
 
 

@@ -110,3 +110,9 @@ class LakeLocation:
         if not root.startswith("s3://"):
             root = str(Path(root).expanduser().resolve())
         return cls(root.rstrip("/"))
+
+
+def watchlist() -> tuple[str, ...]:
+    """FINANCE_PIPELINE_WATCHLIST as symbols: de-duplicated, order and case kept."""
+    raw = env("FINANCE_PIPELINE_WATCHLIST") or ""
+    return tuple(dict.fromkeys(t.strip() for t in raw.split(",") if t.strip()))

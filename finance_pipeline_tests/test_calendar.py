@@ -3,6 +3,7 @@ import datetime as dt
 import pytest
 
 from finance_pipeline import calendar as cal
+from finance_pipeline.partitions import TRADING_SESSIONS
 
 D = dt.date.fromisoformat
 
@@ -11,19 +12,19 @@ D = dt.date.fromisoformat
     "day", ["2024-12-25", "2025-01-01", "2025-01-09", "2012-10-29", "2012-10-30", "2024-12-28"]
 )
 def test_holidays_closures_and_weekends_are_not_partitions(day):
-    assert not cal.TRADING_SESSIONS.has_partition_key(day)
+    assert not TRADING_SESSIONS.has_partition_key(day)
     assert not cal.is_session(D(day))
 
 
 @pytest.mark.parametrize("day", ["2024-11-29", "2024-12-24", "2003-09-10", "2025-01-08"])
 def test_sessions_and_half_days_are_partitions(day):
-    assert cal.TRADING_SESSIONS.has_partition_key(day)
+    assert TRADING_SESSIONS.has_partition_key(day)
     assert cal.is_session(D(day))
 
 
 def test_partition_keys_are_exactly_the_xnys_sessions():
     now = dt.datetime(2025, 2, 1, 12, tzinfo=dt.UTC)
-    keys = cal.TRADING_SESSIONS.get_partition_keys(current_time=now)
+    keys = TRADING_SESSIONS.get_partition_keys(current_time=now)
     sessions = cal.sessions_between(cal.FIRST_SESSION, D("2025-01-31"))
     assert keys == [s.isoformat() for s in sessions]
     assert keys[0] == "2003-09-10"
@@ -88,7 +89,7 @@ def test_session_from_partition_key_refuses_non_sessions():
 )
 def test_session_from_partition_key_agrees_with_the_partitions_definition(key):
     now = dt.datetime(2025, 1, 10, 18, tzinfo=dt.UTC)  # 13:00 New York: 2025-01-10 not ended
-    exists = key in cal.TRADING_SESSIONS.get_partition_keys(current_time=now)
+    exists = key in TRADING_SESSIONS.get_partition_keys(current_time=now)
     if exists:
         assert cal.session_from_partition_key(key, now=now).isoformat() == key
     else:

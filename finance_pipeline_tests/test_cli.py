@@ -297,6 +297,23 @@ def test_backfill_submits_a_partition_backfill_to_the_instance(pipeline_env):
     assert Lake(pipeline_env["FINANCE_PIPELINE_LAKE"]).stored_sessions("daily_bars") == []
 
 
+def test_a_backfill_carries_the_planned_tickers_to_the_rest_fills(pipeline_env, monkeypatch):
+    import dagster as dg
+
+    monkeypatch.delenv("FLATFILES_ACCESS_KEY_ID")  # no flat files: minute bars over REST
+    monkeypatch.setenv("FINANCE_PIPELINE_WATCHLIST", "AAPL, MSFT")
+    result = invoke("backfill", *JAN, "--dataset", "minute_bars", "--yes")
+
+    assert result.exit_code == 0, result.output
+    with dg.DagsterInstance.get() as instance:
+        (backfill,) = instance.get_backfills()
+        assert backfill.run_config == {
+            "ops": {"rest_fills": {"config": {"tickers": ["AAPL", "MSFT"]}}}
+        }
+        targeted = backfill.asset_backfill_data.target_subset
+        assert set(targeted.asset_keys) == {dg.AssetKey("rest_fills"), dg.AssetKey("minute_bars")}
+
+
 def test_backfill_in_process_runs_raw_then_curated_and_skips_stored_next_time(pipeline_env):
     import dagster as dg
 

@@ -5,8 +5,8 @@ import sys
 import dagster as dg
 
 from finance_pipeline.assets import SOURCE_ASSETS
-from finance_pipeline.calendar import TRADING_SESSIONS
 from finance_pipeline.definitions import defs
+from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.resources import resources_from_env
 from finance_pipeline.settings import ENV_VARS
 

@@ -12,9 +12,11 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from finance_pipeline.calendar import NEW_YORK, TRADING_SESSIONS, session_from_partition_key
-from finance_pipeline.resources.flat_files import FlatFilesClient, FlatFilesResource
-from finance_pipeline.resources.polygon import PolygonClient, PolygonResource
+from finance_pipeline.calendar import NEW_YORK, session_from_partition_key
+from finance_pipeline.clients import FlatFilesClient, PolygonClient
+from finance_pipeline.partitions import TRADING_SESSIONS
+from finance_pipeline.resources.flat_files_resource import FlatFilesResource
+from finance_pipeline.resources.polygon import PolygonResource
 
 GROUP = "sources"
 IO_MANAGER_KEY = "parquet_io_manager"
@@ -25,13 +27,12 @@ POLYGON_POOL = "polygon_api"
 def source_asset(*, kinds: set[str], **asset_args: Any) -> Callable[..., dg.AssetsDefinition]:
     """`@dg.asset` for a raw source: group "sources", session partitions, the Parquet IO
     manager, and the `polygon_api` pool when it calls Polygon."""
-    pool = {"pool": POLYGON_POOL} if "polygon" in kinds else {}
     return dg.asset(
         group_name=GROUP,
         kinds={*kinds, "parquet"},
         partitions_def=TRADING_SESSIONS,
         io_manager_key=IO_MANAGER_KEY,
-        **pool,
+        pool=POLYGON_POOL if "polygon" in kinds else None,
         **asset_args,
     )
 

@@ -14,7 +14,9 @@ from finance_pipeline.assets.common import (
     source_asset,
 )
 from finance_pipeline.calendar import previous_session
-from finance_pipeline.resources.polygon import PolygonClient, PolygonResource
+from finance_pipeline.clients import PolygonClient
+from finance_pipeline.registry import DIVIDENDS, SPLITS
+from finance_pipeline.resources.polygon import PolygonResource
 
 _WHY_SINGLE_RUN = (
     "A backfill runs as ONE run over its whole range and fetches it with ONE paginated query "
@@ -60,13 +62,16 @@ def normalize_actions(
     return deduped.reset_index(drop=True), len(frame) - len(deduped)
 
 
+Fetch = Callable[[PolygonClient, dt.date, dt.date], pd.DataFrame]
+
+
 def load_actions(
     context: dg.AssetExecutionContext,
     polygon: PolygonResource,
     dataset: str,
     date_column: str,
     date_columns: tuple[str, ...],
-    fetch: Callable[[PolygonClient, dt.date, dt.date], pd.DataFrame],
+    fetch: Fetch,
 ) -> dg.Output:
     """Fetch the run's whole range in one paginated query; the IO manager writes every session
     of the range from the `session` column (empty where there was no event)."""
@@ -96,41 +101,35 @@ def load_actions(
     )
 
 
-@source_asset(
-    kinds={"polygon"},
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    description=(
-        "Stock splits (Polygon /v3/reference/splits) by execution_date, the first session "
-        "that trades post-split; de-duplicated on (ticker, execution_date). Prices stay "
-        "unadjusted in the lake and are adjusted at read time from this table. " + _WHY_SINGLE_RUN
-    ),
-)
-def splits(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.Output:
-    return load_actions(
-        context,
-        polygon,
-        "splits",
-        "execution_date",
-        ("execution_date",),
-        lambda client, start, end: client.splits(start, end),
+def _action_asset(
+    asset: str, date_columns: tuple[str, ...], fetch: Fetch, description: str
+) -> dg.AssetsDefinition:
+    """A corporate-action asset keyed by its first date column, one paginated query per run."""
+
+    @source_asset(
+        name=asset,
+        kinds={"polygon"},
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description=description + " " + _WHY_SINGLE_RUN,
     )
+    def action(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.Output:
+        return load_actions(context, polygon, asset, date_columns[0], date_columns, fetch)
+
+    return action
 
 
-@source_asset(
-    kinds={"polygon"},
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    description=(
-        "Cash dividends (Polygon /v3/reference/dividends) by ex_dividend_date; "
-        "de-duplicated on (ticker, ex_dividend_date). Used for total-return adjustment at "
-        "read time. " + _WHY_SINGLE_RUN
-    ),
+splits = _action_asset(
+    SPLITS,
+    ("execution_date",),
+    lambda client, start, end: client.splits(start, end),
+    "Stock splits (Polygon /v3/reference/splits) by execution_date, the first session that "
+    "trades post-split; de-duplicated on (ticker, execution_date). Prices stay unadjusted in "
+    "the lake and are adjusted at read time from this table.",
 )
-def dividends(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.Output:
-    return load_actions(
-        context,
-        polygon,
-        "dividends",
-        "ex_dividend_date",
-        ("ex_dividend_date", "declaration_date", "record_date", "pay_date"),
-        lambda client, start, end: client.dividends(start, end),
-    )
+dividends = _action_asset(
+    DIVIDENDS,
+    ("ex_dividend_date", "declaration_date", "record_date", "pay_date"),
+    lambda client, start, end: client.dividends(start, end),
+    "Cash dividends (Polygon /v3/reference/dividends) by ex_dividend_date; de-duplicated on "
+    "(ticker, ex_dividend_date). Used for total-return adjustment at read time.",
+)

@@ -20,6 +20,7 @@ asset reads them through the lake itself.
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -27,9 +28,10 @@ import pyarrow.compute as pc
 
 from finance_pipeline import router, schemas
 from finance_pipeline.assets.common import IO_MANAGER_KEY, run_sessions
-from finance_pipeline.calendar import TRADING_SESSIONS
-from finance_pipeline.checks.common import TEST_SYMBOLS
+from finance_pipeline.checks.rules.frames import TEST_SYMBOLS
 from finance_pipeline.lake import Lake
+from finance_pipeline.partitions import TRADING_SESSIONS
+from finance_pipeline.registry import DAILY_BARS, MINUTE_BARS
 from finance_pipeline.resources.lake import LakeResource
 
 GROUP = "curated"
@@ -193,11 +195,12 @@ def curated_condition(dataset: router.Dataset) -> dg.AutomationCondition:
     chosen_updated = AC.asset_matches(best, updated) | (
         AC.asset_matches(best, absent) & AC.asset_matches(fallback, updated)
     )
+    # Dagster's condition generics are invariant in their key type; the operators are not typed
+    # for mixed asset/check conditions, so the combination is spelled as Any.
+    trigger: Any = AC.newly_missing() | chosen_updated.with_label("chosen_source_updated")
     return (
         AC.in_latest_time_window(AUTOMATION_LOOKBACK)
-        & (
-            AC.newly_missing() | chosen_updated.with_label("chosen_source_updated")
-        ).since_last_handled()
+        & trigger.since_last_handled()
         & (best_ready | fallback_ready).with_label("chosen_source_stored_and_checks_passed")
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()
@@ -221,7 +224,7 @@ def _materialize(
 def _description(dataset: router.Dataset, per_run: int) -> str:
     names = " > ".join(raw for _, raw in router.stored_sources(dataset))
     return (
-        f"Curated {'daily' if dataset == 'daily_bars' else 'minute'} bars, unadjusted: per "
+        f"Curated {'daily' if dataset == DAILY_BARS else 'minute'} bars, unadjusted: per "
         f"session the best source stored in the lake ({names}), named in the `source` column. "
         "Exchange test symbols and OTC-flagged rows are dropped. Fails naming the missing raw "
         "assets when none is stored. Re-materialized automatically when the chosen source is "
@@ -250,7 +253,7 @@ def _curated_asset(dataset: router.Dataset, per_run: int) -> dg.AssetsDefinition
     return curated
 
 
-daily_bars = _curated_asset("daily_bars", DAILY_SESSIONS_PER_RUN)
-minute_bars = _curated_asset("minute_bars", MINUTE_SESSIONS_PER_RUN)
+daily_bars = _curated_asset(DAILY_BARS, DAILY_SESSIONS_PER_RUN)
+minute_bars = _curated_asset(MINUTE_BARS, MINUTE_SESSIONS_PER_RUN)
 
 CURATED_ASSETS = [daily_bars, minute_bars]

@@ -14,10 +14,13 @@ from finance_pipeline.assets.common import (
     source_asset,
 )
 from finance_pipeline.calendar import parse_session
-from finance_pipeline.resources.flat_files import FlatFile, FlatFilesClient, FlatFilesResource
+from finance_pipeline.clients import FlatFile, FlatFilesClient
+from finance_pipeline.registry import (
+    FLAT_FILE_ASSET,
+    FlatFileDataset,
+)
+from finance_pipeline.resources.flat_files_resource import FlatFilesResource
 
-DAY_DATASET = "day_aggs_v1"
-MINUTE_DATASET = "minute_aggs_v1"
 # Day files are ~11k rows: a year fits in one run. A real minute file is ~2M rows (~200 MB
 # in Arrow), and a run holds its whole range in memory until the IO manager splits it.
 DAY_SESSIONS_PER_RUN = 260
@@ -85,8 +88,7 @@ def require_published(client: FlatFilesClient, dataset: str, sessions: list[dt.d
 def load_flat_files(
     context: dg.AssetExecutionContext,
     flat_files: FlatFilesResource,
-    dataset: str,
-    asset_name: str,
+    dataset: FlatFileDataset,
 ) -> pa.Table:
     """Download and verify the run's files, one table for all its sessions (the IO manager
     writes one partition file per session). Each partition's materialization records the
@@ -96,6 +98,7 @@ def load_flat_files(
     # Dagster's keys are partitions already: parse_session re-checks them in microseconds, where
     # run_sessions' has_partition_key costs ~1 ms a key (0.3 s for a year's range).
     sessions = [parse_session(key) for key in keys]
+    asset_name = FLAT_FILE_ASSET[dataset]
     schema = schemas.DATASETS[asset_name]
     metrics = RunMetrics()
     tables: list[pa.Table] = []
@@ -138,33 +141,36 @@ def load_flat_files(
     return table
 
 
-@source_asset(
-    kinds={"s3"},
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=DAY_SESSIONS_PER_RUN),
-    description=(
-        "Unadjusted daily bars of every ticker from Polygon's day_aggs_v1 flat file on S3: "
-        "0 API calls. Each file is verified (complete gzip, exact header, every row on its "
-        "session) and its ETag/LastModified is kept on every row to detect restatements. "
-        f"Backfills run up to {DAY_SESSIONS_PER_RUN} sessions per run."
-    ),
-)
-def flat_file_day_aggs(
-    context: dg.AssetExecutionContext, flat_files: FlatFilesResource
-) -> pa.Table:
-    return load_flat_files(context, flat_files, DAY_DATASET, "flat_file_day_aggs")
+def _flat_file_asset(
+    dataset: FlatFileDataset, per_run: int, description: str
+) -> dg.AssetsDefinition:
+    """The asset that loads `dataset`'s files, up to `per_run` sessions per backfill run."""
+
+    @source_asset(
+        name=FLAT_FILE_ASSET[dataset],
+        kinds={"s3"},
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run),
+        description=f"{description} Backfills run up to {per_run} sessions per run.",
+    )
+    def flat_file_asset(
+        context: dg.AssetExecutionContext, flat_files: FlatFilesResource
+    ) -> pa.Table:
+        return load_flat_files(context, flat_files, dataset)
+
+    return flat_file_asset
 
 
-@source_asset(
-    kinds={"s3"},
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MINUTE_SESSIONS_PER_RUN),
-    description=(
-        "Unadjusted minute bars (04:00-20:00 New York) of every ticker from Polygon's "
-        "minute_aggs_v1 flat file on S3: 0 API calls, verified like the day files, with the "
-        "object's ETag/LastModified on every row. Backfills run up to "
-        f"{MINUTE_SESSIONS_PER_RUN} sessions per run (a run holds its range in memory)."
-    ),
+flat_file_day_aggs = _flat_file_asset(
+    "day_aggs_v1",
+    DAY_SESSIONS_PER_RUN,
+    "Unadjusted daily bars of every ticker from Polygon's day_aggs_v1 flat file on S3: 0 API "
+    "calls. Each file is verified (complete gzip, exact header, every row on its session) and "
+    "its ETag/LastModified is kept on every row to detect restatements.",
 )
-def flat_file_minute_aggs(
-    context: dg.AssetExecutionContext, flat_files: FlatFilesResource
-) -> pa.Table:
-    return load_flat_files(context, flat_files, MINUTE_DATASET, "flat_file_minute_aggs")
+flat_file_minute_aggs = _flat_file_asset(
+    "minute_aggs_v1",
+    MINUTE_SESSIONS_PER_RUN,
+    "Unadjusted minute bars (04:00-20:00 New York) of every ticker from Polygon's "
+    "minute_aggs_v1 flat file on S3: 0 API calls, verified like the day files, with the "
+    "object's ETag/LastModified on every row (a run holds its range in memory).",
+)

@@ -15,6 +15,7 @@ from finance_pipeline.assets.common import (
     run_session,
     source_asset,
 )
+from finance_pipeline.registry import GROUPED_DAILY_BARS
 from finance_pipeline.resources.polygon import PolygonResource
 
 
@@ -55,6 +56,7 @@ def normalize_grouped_daily(raw: pd.DataFrame, session: dt.date) -> pd.DataFrame
 
 
 @source_asset(
+    name=GROUPED_DAILY_BARS,
     kinds={"polygon"},
     description=(
         "Unadjusted daily bars of the whole US stock market for the session in ONE call "
@@ -71,7 +73,7 @@ def grouped_daily_bars(
     with metrics.polygon(polygon) as client:
         raw = client.grouped_daily(session, include_otc=config.include_otc)
     frame = normalize_grouped_daily(raw, session)
-    table = schemas.to_table(frame, schemas.GROUPED_DAILY_BARS, "grouped_daily_bars")
+    table = schemas.to_table(frame, schemas.GROUPED_DAILY_BARS, GROUPED_DAILY_BARS)
     tickers = int(frame["ticker"].nunique())
     context.add_output_metadata(
         metrics.metadata(

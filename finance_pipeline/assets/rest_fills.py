@@ -1,13 +1,13 @@
 """rest_fills: per-ticker REST minute bars for the watchlist, where flat files do not reach."""
 
 import datetime as dt
-from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
+from pydantic import Field
 
-from finance_pipeline import router, schemas
+from finance_pipeline import schemas
 from finance_pipeline.assets.common import (
     RunMetrics,
     new_york_dates,
@@ -15,20 +15,26 @@ from finance_pipeline.assets.common import (
     run_session,
     source_asset,
 )
-from finance_pipeline.resources.polygon import PolygonBadRequestError, PolygonResource
-from finance_pipeline.settings import env
+from finance_pipeline.clients import PolygonBadRequestError
+from finance_pipeline.registry import REST_FILLS
+from finance_pipeline.resources.polygon import PolygonResource
+from finance_pipeline.settings import watchlist
 
 
 class RestFillsConfig(dg.Config):
-    tickers: list[str] | None = None  # None: FINANCE_PIPELINE_WATCHLIST
-    force: bool = False  # fetch even when the router says flat files cover the session
+    tickers: list[str] | None = Field(
+        default=None,
+        description=(
+            "The tickers to fetch, as the planner chose them; unset: FINANCE_PIPELINE_WATCHLIST."
+        ),
+    )
 
 
-def watchlist(configured: list[str] | None) -> list[str]:
+def configured_tickers(config: RestFillsConfig) -> list[str]:
     """The configured tickers, or the environment's watchlist; de-duplicated, case kept."""
-    raw = configured if configured is not None else (env("FINANCE_PIPELINE_WATCHLIST") or "")
-    items = raw.split(",") if isinstance(raw, str) else raw
-    return list(dict.fromkeys(t.strip() for t in items if t.strip()))
+    if config.tickers is None:
+        return list(watchlist())
+    return list(dict.fromkeys(t.strip() for t in config.tickers if t.strip()))
 
 
 def ticker_bars(raw: pd.DataFrame, ticker: str, session: dt.date) -> pd.DataFrame:
@@ -50,50 +56,24 @@ def ticker_bars(raw: pd.DataFrame, ticker: str, session: dt.date) -> pd.DataFram
 
 
 @source_asset(
+    name=REST_FILLS,
     kinds={"polygon"},
-    output_required=False,
     description=(
-        "Unadjusted per-ticker MINUTE bars (Polygon aggregates, adjusted=false) for the "
-        "watchlist (FINANCE_PIPELINE_WATCHLIST, or config tickers), one call per ticker, only "
-        "for sessions the minute flat files do not cover yet according to the router (config "
-        "force=true fetches anyway). A session the flat files cover is not materialized: an "
-        "observation records the skip, so no empty partition poses as data. Unknown tickers "
-        "are reported in metadata, not fatal."
+        "Unadjusted per-ticker MINUTE bars (Polygon aggregates, adjusted=false), one call per "
+        "ticker, for the tickers in run config (the planner sends the watchlist, "
+        "FINANCE_PIPELINE_WATCHLIST, for sessions the minute flat files do not cover yet; "
+        "without config: the watchlist). Unknown tickers are reported in metadata, not fatal."
     ),
 )
 def rest_fills(
     context: dg.AssetExecutionContext, config: RestFillsConfig, polygon: PolygonResource
-) -> Iterator[dg.Output[pa.Table]]:
+) -> dg.Output[pa.Table]:
     session = run_session(context)
-    tickers = watchlist(config.tickers)
+    tickers = configured_tickers(config)
     metrics = RunMetrics()
     schema = schemas.REST_FILLS
     if not tickers:
         raise dg.Failure("rest_fills has no tickers: set FINANCE_PIPELINE_WATCHLIST or config")
-
-    now = dt.datetime.now(dt.UTC)
-    source = router.best_source(
-        "minute_bars", session, now, router.Credentials.from_env(), tuple(tickers)
-    )
-    if source == "flat_file" and not config.force:
-        context.log.info(
-            f"{session}: minute flat files cover this session (router); no REST calls made"
-        )
-        metadata = metrics.metadata(
-            rows=0, tickers=0, old_path_calls=old_path_calls(len(tickers), 1), routed_to=source
-        )
-        metadata.pop("dagster/row_count")  # nothing was stored
-        context.log_event(
-            dg.AssetObservation(
-                asset_key=context.asset_key, partition=context.partition_key, metadata=metadata
-            )
-        )
-        return
-    if source == "unavailable" and not config.force:
-        raise dg.Failure(
-            f"rest_fills for {session}: minute bars are not available yet (router); "
-            "retry later or run with force=true"
-        )
 
     frames: list[pd.DataFrame] = []
     unknown: list[str] = []
@@ -116,16 +96,15 @@ def rest_fills(
             "(unknown ticker, not listed that day, or no trades)"
         )
     if frames:
-        table = schemas.to_table(pd.concat(frames, ignore_index=True), schema, "rest_fills")
+        table = schemas.to_table(pd.concat(frames, ignore_index=True), schema, REST_FILLS)
     else:
         table = schema.empty_table()
     metadata = metrics.metadata(
         rows=table.num_rows,
         tickers=len(frames),
         old_path_calls=old_path_calls(len(tickers), 1),
-        routed_to=source,
         unknown_tickers=len(unknown),
         empty_tickers=len(empty),
         tickers_without_data=", ".join(unknown + empty) or "none",
     )
-    yield dg.Output(table, metadata=metadata)
+    return dg.Output(table, metadata=metadata)

@@ -12,6 +12,7 @@ from finance_pipeline.assets.common import (
     run_session,
     source_asset,
 )
+from finance_pipeline.registry import UNIVERSE_SNAPSHOT
 from finance_pipeline.resources.polygon import PolygonResource
 
 _TEXT_COLUMNS = [
@@ -51,6 +52,7 @@ def normalize_universe(
 
 
 @source_asset(
+    name=UNIVERSE_SNAPSHOT,
     kinds={"polygon"},
     description=(
         "Point-in-time US stock tickers as of the session (Polygon /v3/reference/tickers with "
@@ -66,7 +68,7 @@ def universe_snapshot(context: dg.AssetExecutionContext, polygon: PolygonResourc
         active = client.tickers(session, active=True)
         inactive = client.tickers(session, active=False)
     frame = normalize_universe(active, inactive, session)
-    table = schemas.to_table(frame, schemas.UNIVERSE_SNAPSHOT, "universe_snapshot")
+    table = schemas.to_table(frame, schemas.UNIVERSE_SNAPSHOT, UNIVERSE_SNAPSHOT)
     context.add_output_metadata(
         metrics.metadata(
             rows=table.num_rows,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from finance_pipeline.automation.planning import (
-    DAILY_ASSETS,
-    FLAT_DAY,
-    FLAT_MINUTE,
-    GROUPED_DAILY,
+from finance_pipeline.registry import (
+    API_ASSETS,
+    FLAT_FILE_ASSETS,
+    FLAT_FILE_DAY_AGGS,
+    GROUPED_DAILY_BARS,
 )
 
 # Run priority in the queue (higher first): fresh data beats corrections beats backfills (0).
@@ -22,7 +22,7 @@ CORRECTION_PRIORITY = "1"
 
 daily_sources_job = dg.define_asset_job(
     "daily_sources_job",
-    selection=dg.AssetSelection.assets(*DAILY_ASSETS),
+    selection=dg.AssetSelection.assets(*API_ASSETS),
     description=(
         "One session of the API-served sources: universe, grouped daily bars, watchlist REST "
         "minute fills, splits and dividends. Each run holds only the assets the router planned."
@@ -31,13 +31,13 @@ daily_sources_job = dg.define_asset_job(
 
 flat_files_job = dg.define_asset_job(
     "flat_files_job",
-    selection=dg.AssetSelection.assets(FLAT_DAY, FLAT_MINUTE),
+    selection=dg.AssetSelection.assets(*FLAT_FILE_ASSETS),
     description="One session's day or minute flat file, launched when the file is (re)published.",
 )
 
 correction_job = dg.define_asset_job(
     "correction_job",
-    selection=dg.AssetSelection.assets(GROUPED_DAILY, FLAT_DAY),
+    selection=dg.AssetSelection.assets(GROUPED_DAILY_BARS, FLAT_FILE_DAY_AGGS),
     description=(
         "Re-fetches one recent session's daily bars from the source the router picks, to absorb "
         "vendor corrections."

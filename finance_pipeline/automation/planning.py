@@ -1,4 +1,4 @@
-"""What a schedule tick should fetch, decided by the router (plain Python, no Dagster).
+"""What a schedule tick should fetch, decided by the one planner (plain Python, no Dagster).
 
 Partitions use `end_offset=0`: the partition of session D exists from 00:00 New York on D+1.
 A tick on New York day C can therefore ask for C-1 at the latest, and only if C-1 was a session.
@@ -8,30 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from finance_pipeline import router
-from finance_pipeline.calendar import (
-    SessionError,
-    is_session,
-    new_york_date,
-    previous_session,
-    sessions_between,
+from finance_pipeline.calendar import is_session, new_york_date, recent_sessions
+from finance_pipeline.registry import (
+    API_ASSETS,
+    CORPORATE_ACTIONS,
+    DAILY_BARS,
+    MINUTE_BARS,
+    SOURCE_ASSETS,
+    UNIVERSE,
+    dataset_of,
 )
-
-UNIVERSE = "universe_snapshot"
-GROUPED_DAILY = "grouped_daily_bars"
-REST_FILLS = "rest_fills"
-SPLITS = "splits"
-DIVIDENDS = "dividends"
-FLAT_DAY = "flat_file_day_aggs"
-FLAT_MINUTE = "flat_file_minute_aggs"
-
-# What the daily schedule may run, in the order runs list them.
-DAILY_ASSETS = (UNIVERSE, GROUPED_DAILY, REST_FILLS, SPLITS, DIVIDENDS)
-# Flat-file dataset (S3 key layout) -> the asset that loads it.
-FLAT_FILE_ASSETS = {"day_aggs_v1": FLAT_DAY, "minute_aggs_v1": FLAT_MINUTE}
-# Source the router picks for daily bars -> the asset that fetches it.
-DAILY_BARS_ASSETS: dict[str, str] = {"grouped_daily": GROUPED_DAILY, "flat_file": FLAT_DAY}
+from finance_pipeline.runs.planner import Demand, RunPlan, plan_runs
 
 
 def aware(moment: dt.datetime) -> dt.datetime:
@@ -46,27 +36,16 @@ def session_ended_before(tick: dt.datetime) -> dt.date | None:
     return day if is_session(day) else None
 
 
-def recent_sessions(now: dt.datetime, count: int) -> list[dt.date]:
-    """The newest `count` sessions whose partitions exist at `now` (oldest first)."""
-    if count < 1:
-        raise ValueError(f"count must be positive, got {count}")
-    try:
-        last = previous_session(new_york_date(aware(now)))
-    except SessionError:
-        return []
-    # Two calendar days per session plus two weeks is more than any run of closures needs.
-    return sessions_between(last - dt.timedelta(days=2 * count + 14), last)[-count:]
-
-
 @dataclass(frozen=True)
 class DailyTargets:
-    """The assets to run for one session and why; `sources` names every candidate asset with
-    its planned source, or `skip (<source>)` when it is left out."""
+    """The API-served assets to run for one session and why; `sources` names every candidate
+    asset with its planned source, or `skip (<source>)` when it is left out."""
 
     session: dt.date
     assets: tuple[str, ...]
     sources: dict[str, str]
     api_calls: int
+    run_config: dict[str, Any] | None = None
     reasons: dict[str, str] = field(default_factory=dict)
 
     def tags(self) -> dict[str, str]:
@@ -85,49 +64,34 @@ def plan_daily(
     credentials: router.Credentials,
     watchlist: tuple[str, ...] = (),
 ) -> DailyTargets:
-    """Ask the router how to serve `session` at `now` and keep the assets it routes to.
-
-    - grouped_daily_bars only when daily bars route to grouped daily (a published flat file is
-      loaded by the flat-file sensor instead, 0 API calls);
-    - rest_fills only when the watchlist's minute bars route to per-ticker REST;
-    - universe_snapshot, splits and dividends when the reference endpoints serve the session.
-    """
-    now = aware(now)
-
-    def route(dataset: router.Dataset, tickers: tuple[str, ...] | None) -> router.SessionPlan:
-        request = router.Request(dataset, (session,), tickers, now, force=True)
-        return router.plan(request, credentials).sessions[0]
-
-    routes: dict[str, router.SessionPlan] = {UNIVERSE: route("universe", None)}
-    routes[GROUPED_DAILY] = route("daily_bars", None)
+    """The planner's runs for `session` at `now`, kept to the API-served assets: grouped daily
+    only where daily bars route to it (a published flat file is the flat-file sensor's),
+    REST fills for the watchlist where its minute bars route to REST, universe and corporate
+    actions where the reference endpoints serve the session."""
+    demands = [Demand(UNIVERSE), Demand(DAILY_BARS), Demand(CORPORATE_ACTIONS)]
     if watchlist:
-        routes[REST_FILLS] = route("minute_bars", watchlist)
-    actions = route("corporate_actions", None)
-    routes[SPLITS] = routes[DIVIDENDS] = actions
+        demands.append(Demand(MINUTE_BARS, watchlist))
+    plan = plan_runs(demands, [session], aware(now), credentials, force=True)
+    assets = tuple(a for a in API_ASSETS if a in plan.targets)
+    sources, reasons = _explain(plan, session)
+    api_calls = plan.api_calls if assets else 0
+    return DailyTargets(session, assets, sources, api_calls, plan.run_config(assets), reasons)
 
-    wanted = {
-        UNIVERSE: "reference",
-        GROUPED_DAILY: "grouped_daily",
-        REST_FILLS: "rest",
-        SPLITS: "reference",
-        DIVIDENDS: "reference",
-    }
-    assets, sources, reasons = [], {}, {}
-    api_calls = 0
-    for asset in DAILY_ASSETS:
-        if asset not in routes:
+
+def _explain(plan: RunPlan, session: dt.date) -> tuple[dict[str, str], dict[str, str]]:
+    sources, reasons = {}, {}
+    for asset in API_ASSETS:
+        route = plan.routes.get(dataset_of(asset))
+        if route is None:
             sources[asset] = "skip (empty watchlist)"
             continue
-        planned = routes[asset]
-        if planned.source == wanted[asset]:
-            assets.append(asset)
+        (planned,) = (s for s in route.sessions if s.session == session)
+        if asset in plan.targets:
             sources[asset] = planned.source
-            if asset != DIVIDENDS:  # splits and dividends share one plan and its calls
-                api_calls += planned.api_calls
         else:
             sources[asset] = f"skip ({planned.source})"
             reasons[asset] = planned.reason
-    return DailyTargets(session, tuple(assets), sources, api_calls, reasons)
+    return sources, reasons
 
 
 @dataclass(frozen=True)
@@ -140,19 +104,17 @@ class Correction:
 def plan_corrections(
     now: dt.datetime, count: int, credentials: router.Credentials
 ) -> tuple[list[Correction], dict[dt.date, str]]:
-    """Daily bars of the newest `count` sessions, each from the source the router picks now.
+    """Daily bars of the newest `count` sessions, each from the source the planner picks now.
 
     Returns what to re-fetch and, for sessions left out, why (no source serves them yet).
     """
-    sessions = recent_sessions(now, count)
+    sessions = recent_sessions(aware(now), count)
     if not sessions:
         return [], {}
-    planned = router.plan(
-        router.Request("daily_bars", sessions, None, aware(now), force=True), credentials
-    )
+    plan = plan_runs([Demand(DAILY_BARS)], sessions, aware(now), credentials, force=True)
     todo, left_out = [], {}
-    for item in planned.sessions:
-        asset = DAILY_BARS_ASSETS.get(item.source)
+    for item in plan.routes[DAILY_BARS].sessions:
+        (asset, *_) = SOURCE_ASSETS[DAILY_BARS].get(item.source, (None,))
         if asset is None:
             left_out[item.session] = f"{item.source}: {item.reason}"
         else:

@@ -15,11 +15,11 @@ the flat files of D are published (11:00 on D+1), so the router can pick them.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 from finance_pipeline import router
-from finance_pipeline.assets.rest_fills import watchlist
 from finance_pipeline.automation.config import clock_time, daily_cron, positive_int
 from finance_pipeline.automation.jobs import (
     CORRECTION_PRIORITY,
@@ -28,7 +28,7 @@ from finance_pipeline.automation.jobs import (
     daily_sources_job,
 )
 from finance_pipeline.automation.planning import (
-    FLAT_DAY,
+    Correction,
     aware,
     plan_corrections,
     plan_daily,
@@ -36,7 +36,9 @@ from finance_pipeline.automation.planning import (
 )
 from finance_pipeline.automation.sensors import recorded_etags
 from finance_pipeline.calendar import new_york_date
-from finance_pipeline.resources.flat_files import FlatFilesResource
+from finance_pipeline.registry import FLAT_FILE_DAY_AGGS
+from finance_pipeline.resources.flat_files_resource import FlatFilesResource
+from finance_pipeline.settings import watchlist
 
 TIMEZONE = "America/New_York"
 
@@ -77,7 +79,7 @@ def build_daily_schedule(time: dt.time | None = None) -> dg.ScheduleDefinition:
         session = session_ended_before(tick)
         if session is None:
             return _not_a_session(tick)
-        targets = plan_daily(session, tick, router.Credentials.from_env(), tuple(watchlist(None)))
+        targets = plan_daily(session, tick, router.Credentials.from_env(), watchlist())
         if not targets.assets:
             why = "; ".join(f"{a}: {r}" for a, r in targets.reasons.items())
             return dg.SkipReason(f"the router serves none of the daily sources of {session}: {why}")
@@ -85,6 +87,7 @@ def build_daily_schedule(time: dt.time | None = None) -> dg.ScheduleDefinition:
             run_key=session.isoformat(),
             partition_key=session.isoformat(),
             asset_selection=[dg.AssetKey(asset) for asset in targets.assets],
+            run_config=targets.run_config or {},
             tags={
                 **targets.tags(),
                 "dagster/priority": DAILY_PRIORITY,
@@ -128,34 +131,13 @@ def build_correction_schedule(
         if session_ended_before(tick) is None:
             return _not_a_session(tick)
         todo, left_out = plan_corrections(tick, count, router.Credentials.from_env())
-        file_sessions = [c.session for c in todo if c.asset == FLAT_DAY]
-        current: dict[dt.date, str] = {}
-        loaded: dict[dt.date, str] = {}
-        if file_sessions:
-            listed = flat_files.get_client().list_sessions(
-                "day_aggs_v1", file_sessions[0], file_sessions[-1]
-            )
-            current = {day: info.etag for day, info in listed.items()}
-            loaded = recorded_etags(context.instance, FLAT_DAY, file_sessions)
+        etags = _FlatFileEtags.of(context, flat_files, todo)
         requests = []
-        unchanged, missing = [], []
         for item in todo:
-            tags = {
-                "dagster/priority": CORRECTION_PRIORITY,
-                "finance_pipeline/trigger": "correction_window_schedule",
-                "finance_pipeline/session": item.session.isoformat(),
-                "finance_pipeline/planned_sources": f"{item.asset}={item.source}",
-                "finance_pipeline/planned_api_calls": "1"
-                if item.source == "grouped_daily"
-                else "0",
-            }
-            if item.asset == FLAT_DAY:
-                etag = current.get(item.session)
+            tags = _correction_tags(item)
+            if item.asset == FLAT_FILE_DAY_AGGS:
+                etag = etags.changed(item.session)
                 if etag is None:
-                    missing.append(item.session)  # late or removed: the sensor waits for it
-                    continue
-                if loaded.get(item.session) == etag:
-                    unchanged.append(item.session)
                     continue
                 tags["finance_pipeline/etag"] = etag
             requests.append(
@@ -167,13 +149,63 @@ def build_correction_schedule(
                 )
             )
         if not requests:
-            parts = []
-            if unchanged:
-                parts.append(f"flat files unchanged for {', '.join(map(str, unchanged))}")
-            if missing:
-                parts.append(f"flat files not published for {', '.join(map(str, missing))}")
-            parts += [f"{day}: {why}" for day, why in left_out.items()]
+            parts = etags.why_none() + [f"{day}: {why}" for day, why in left_out.items()]
             return dg.SkipReason("nothing to correct: " + ("; ".join(parts) or "no sessions"))
         return requests
 
     return correction_window_schedule
+
+
+def _correction_tags(item: Correction) -> dict[str, str]:
+    return {
+        "dagster/priority": CORRECTION_PRIORITY,
+        "finance_pipeline/trigger": "correction_window_schedule",
+        "finance_pipeline/session": item.session.isoformat(),
+        "finance_pipeline/planned_sources": f"{item.asset}={item.source}",
+        "finance_pipeline/planned_api_calls": "1" if item.source == "grouped_daily" else "0",
+    }
+
+
+@dataclass
+class _FlatFileEtags:
+    """The day flat files' ETags now on S3 against the ones their stored partitions came from."""
+
+    current: dict[dt.date, str]
+    loaded: dict[dt.date, str]
+    unchanged: list[dt.date] = field(default_factory=list)
+    missing: list[dt.date] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        context: dg.ScheduleEvaluationContext,
+        flat_files: FlatFilesResource,
+        todo: list[Correction],
+    ) -> _FlatFileEtags:
+        sessions = [c.session for c in todo if c.asset == FLAT_FILE_DAY_AGGS]
+        if not sessions:
+            return cls({}, {})
+        listed = flat_files.get_client().list_sessions("day_aggs_v1", sessions[0], sessions[-1])
+        return cls(
+            {day: info.etag for day, info in listed.items()},
+            recorded_etags(context.instance, FLAT_FILE_DAY_AGGS, sessions),
+        )
+
+    def changed(self, session: dt.date) -> str | None:
+        """The file's ETag when it differs from the stored one; None (and noted) otherwise."""
+        etag = self.current.get(session)
+        if etag is None:
+            self.missing.append(session)  # late or removed: the sensor waits for it
+        elif self.loaded.get(session) == etag:
+            self.unchanged.append(session)
+        else:
+            return etag
+        return None
+
+    def why_none(self) -> list[str]:
+        parts = []
+        if self.unchanged:
+            parts.append(f"flat files unchanged for {', '.join(map(str, self.unchanged))}")
+        if self.missing:
+            parts.append(f"flat files not published for {', '.join(map(str, self.missing))}")
+        return parts

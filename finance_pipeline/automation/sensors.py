@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -21,14 +21,20 @@ import dagster as dg
 from finance_pipeline import router
 from finance_pipeline.automation.config import positive_int
 from finance_pipeline.automation.jobs import FLAT_FILE_PRIORITY, flat_files_job
-from finance_pipeline.automation.planning import FLAT_FILE_ASSETS, recent_sessions
-from finance_pipeline.resources.flat_files import FlatFilesResource
+from finance_pipeline.calendar import recent_sessions
+from finance_pipeline.clients.polygon_flat_files.client import ObjectInfo
+from finance_pipeline.registry import FLAT_FILE_ASSET
+from finance_pipeline.resources.flat_files_resource import FlatFilesResource
 
 Clock = Callable[[], dt.datetime]
 CURSOR_VERSION = 1
 # The flat-file assets record {session: ETag} of the files they loaded under this key.
 ETAG_METADATA_KEY = "source_etags"
 CURATED_GROUP = "curated"
+NO_FLAT_FILES = (
+    "the configured plan has no flat files (needs POLYGON_PLAN=paid and "
+    "FLATFILES_ACCESS_KEY_ID); daily bars come from the daily schedule instead"
+)
 
 
 def wall_clock() -> dt.datetime:
@@ -118,14 +124,8 @@ def build_flat_file_sensor(
     def _flat_file_sensor(
         context: dg.SensorEvaluationContext, flat_files: FlatFilesResource
     ) -> dg.SensorResult:
-        credentials = router.Credentials.from_env()
-        if not credentials.flat_files:
-            return dg.SensorResult(
-                skip_reason=(
-                    "the configured plan has no flat files (needs POLYGON_PLAN=paid and "
-                    "FLATFILES_ACCESS_KEY_ID); daily bars come from the daily schedule instead"
-                )
-            )
+        if not router.Credentials.from_env().flat_files:
+            return dg.SensorResult(skip_reason=NO_FLAT_FILES)
         window = recent_sessions(now_fn(), window_size)
         if not window:
             return dg.SensorResult(skip_reason="no session has ended yet")
@@ -134,35 +134,11 @@ def build_flat_file_sensor(
         cursor = FlatFileCursor()
         requests: list[dg.RunRequest] = []
         watched = 0
-        for dataset, asset in FLAT_FILE_ASSETS.items():
+        for dataset, asset in FLAT_FILE_ASSET.items():
             listed = client.list_sessions(dataset, window[0], window[-1])
             watched += len(listed)
             seen = previous.etags.get(dataset, {})
-            changed = {
-                d: info for d, info in listed.items() if seen.get(d.isoformat()) != info.etag
-            }
-            loaded = recorded_etags(context.instance, asset, changed)
-            for session, info in changed.items():
-                if loaded.get(session) == info.etag:
-                    continue  # this very file is already in the lake
-                before = seen.get(session.isoformat())
-                requests.append(
-                    dg.RunRequest(
-                        run_key=flat_file_run_key(asset, session, info.etag),
-                        partition_key=session.isoformat(),
-                        asset_selection=[dg.AssetKey(asset)],
-                        tags={
-                            "dagster/priority": FLAT_FILE_PRIORITY,
-                            "finance_pipeline/trigger": name,
-                            "finance_pipeline/session": session.isoformat(),
-                            "finance_pipeline/planned_sources": f"{asset}=flat_file",
-                            "finance_pipeline/planned_api_calls": "0",
-                            "finance_pipeline/flat_file_key": info.key,
-                            "finance_pipeline/etag": info.etag,
-                            "finance_pipeline/restated": str(before is not None).lower(),
-                        },
-                    )
-                )
+            requests += _new_file_requests(context.instance, asset, listed, seen, name)
             cursor.etags[dataset] = {d.isoformat(): info.etag for d, info in listed.items()}
         if not requests:
             return dg.SensorResult(
@@ -175,6 +151,40 @@ def build_flat_file_sensor(
         return dg.SensorResult(run_requests=requests, cursor=cursor.to_json())
 
     return _flat_file_sensor
+
+
+def _new_file_requests(
+    instance: dg.DagsterInstance,
+    asset: str,
+    listed: Mapping[dt.date, ObjectInfo],
+    seen: Mapping[str, str],
+    trigger: str,
+) -> list[dg.RunRequest]:
+    """A run per listed file whose ETag the cursor has not seen and the lake does not hold."""
+    changed = {d: info for d, info in listed.items() if seen.get(d.isoformat()) != info.etag}
+    loaded = recorded_etags(instance, asset, changed)
+    requests = []
+    for session, info in changed.items():
+        if loaded.get(session) == info.etag:
+            continue  # this very file is already in the lake
+        requests.append(
+            dg.RunRequest(
+                run_key=flat_file_run_key(asset, session, info.etag),
+                partition_key=session.isoformat(),
+                asset_selection=[dg.AssetKey(asset)],
+                tags={
+                    "dagster/priority": FLAT_FILE_PRIORITY,
+                    "finance_pipeline/trigger": trigger,
+                    "finance_pipeline/session": session.isoformat(),
+                    "finance_pipeline/planned_sources": f"{asset}=flat_file",
+                    "finance_pipeline/planned_api_calls": "0",
+                    "finance_pipeline/flat_file_key": info.key,
+                    "finance_pipeline/etag": info.etag,
+                    "finance_pipeline/restated": str(session.isoformat() in seen).lower(),
+                },
+            )
+        )
+    return requests
 
 
 def build_curated_automation_sensor(

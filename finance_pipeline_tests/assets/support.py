@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from dagster_aws.s3 import S3Resource
 
 from finance_pipeline.resources import lake_resources
-from finance_pipeline.resources.flat_files import FlatFilesResource
+from finance_pipeline.resources.flat_files_resource import FlatFilesResource
 from finance_pipeline.resources.polygon import PolygonResource
 from finance_pipeline.sandbox import Sandbox
 

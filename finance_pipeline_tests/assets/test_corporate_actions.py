@@ -54,12 +54,12 @@ def test_a_range_run_fetches_once_and_writes_every_session(sandbox, tmp_path):
     assert got["cash_amount"].sum() == market_dividends["cash_amount"].sum()
 
     split_meta = metadata_of(result, "splits")
-    assert split_meta["api_calls"] == calls["splits"] == math.ceil(len(market_splits) / 1000)
+    assert split_meta["api_calls"] == calls["v3_splits"] == math.ceil(len(market_splits) / 1000)
     assert split_meta["duplicates_dropped"] == len(market_splits) - len(unique_splits)
-    assert split_meta["calls_saved"] == len(sessions) - calls["splits"]
+    assert split_meta["calls_saved"] == len(sessions) - calls["v3_splits"]
     assert split_meta["partitions_written"] == len(sessions)
     dividend_meta = metadata_of(result, "dividends")
-    assert dividend_meta["api_calls"] == calls["dividends"] == 1
+    assert dividend_meta["api_calls"] == calls["v3_dividends"] == 1
     assert dividend_meta["dagster/row_count"] == len(got)
 
 

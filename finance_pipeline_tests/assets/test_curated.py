@@ -16,12 +16,12 @@ from finance_pipeline.assets.curated import (
 )
 from finance_pipeline.calendar import (
     NEW_YORK,
-    TRADING_SESSIONS,
     new_york_date,
     previous_session,
     sessions_between,
 )
 from finance_pipeline.lake import Lake
+from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.resources import lake_resources
 
 S1, S2, S3 = sessions_between(dt.date(2024, 3, 4), dt.date(2024, 3, 6))

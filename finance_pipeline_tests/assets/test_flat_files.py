@@ -6,9 +6,9 @@ import pytest
 
 from finance_pipeline import schemas
 from finance_pipeline.assets import flat_file_day_aggs, flat_file_minute_aggs
-from finance_pipeline.automation.planning import FLAT_FILE_ASSETS
 from finance_pipeline.automation.sensors import recorded_etags
 from finance_pipeline.calendar import sessions_between
+from finance_pipeline.registry import FLAT_FILE_ASSET
 from finance_pipeline.sandbox import object_key
 from finance_pipeline_tests.assets.support import (
     digest,
@@ -22,7 +22,7 @@ from finance_pipeline_tests.assets.support import (
 )
 
 SESSION = dt.date(2025, 1, 15)
-FLAT_FILE_DATASETS = {asset: dataset for dataset, asset in FLAT_FILE_ASSETS.items()}
+FLAT_FILE_DATASETS = {asset: dataset for dataset, asset in FLAT_FILE_ASSET.items()}
 FIRST, LAST = dt.date(2024, 12, 3), dt.date(2024, 12, 31)  # 20 sessions: no Christmas
 
 

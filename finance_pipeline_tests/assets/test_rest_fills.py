@@ -1,13 +1,11 @@
 import datetime as dt
 
-import dagster as dg
 import pytest
 
 from finance_pipeline import schemas
 from finance_pipeline.assets import rest_fills
 from finance_pipeline_tests.assets.support import (
     metadata_of,
-    partition_file,
     read_partition,
     run,
     sandbox_resources,
@@ -57,36 +55,16 @@ def test_watchlist_minute_bars_one_call_per_ticker(sandbox, tmp_path, free_plan,
     assert metadata["empty_tickers"] + metadata["unknown_tickers"] == 1
 
 
-def test_sessions_covered_by_flat_files_are_skipped(sandbox, tmp_path, paid_plan_with_flat_files):
-    before = sandbox.counters.rest_requests["aggs"]
+def test_the_configured_tickers_are_fetched_even_where_flat_files_cover_the_session(
+    sandbox, tmp_path, paid_plan_with_flat_files
+):
+    """The planner decides (runs/test_planner.py: covered sessions get no REST fills); the asset
+    fetches what its run config names and does not ask the router again."""
     result = run(
         [rest_fills],
         sandbox_resources(sandbox, tmp_path),
         session=SESSION,
-        run_config=config(tickers=["AAPL", "MSFT"]),
-    )
-    assert result.success
-    assert sandbox.counters.rest_requests["aggs"] == before
-    assert not partition_file(tmp_path, "rest_fills", SESSION).exists()
-    assert result.get_asset_materialization_events() == []
-    observations = [
-        e.asset_observation_data.asset_observation
-        for e in result.all_events
-        if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
-    ]
-    assert len(observations) == 1
-    metadata = {k: v.value for k, v in observations[0].metadata.items()}
-    assert metadata["api_calls"] == 0
-    assert metadata["calls_saved"] == 2
-    assert metadata["routed_to"] == "flat_file"
-
-
-def test_force_fetches_a_covered_session(sandbox, tmp_path, paid_plan_with_flat_files):
-    result = run(
-        [rest_fills],
-        sandbox_resources(sandbox, tmp_path),
-        session=SESSION,
-        run_config=config(tickers=["MSFT"], force=True),
+        run_config=config(tickers=["MSFT"]),
     )
     expected = sandbox.market.minute_bars(SESSION, tickers=["MSFT"])
     assert read_partition(tmp_path, "rest_fills", SESSION).num_rows == len(expected) > 0

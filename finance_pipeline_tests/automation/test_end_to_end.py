@@ -27,7 +27,7 @@ import dagster as dg
 import pytest
 
 from finance_pipeline.calendar import NEW_YORK, new_york_date, previous_session, sessions_between
-from finance_pipeline.demo import LOCAL_INSTANCE_YAML
+from finance_pipeline.local_instance import LOCAL_INSTANCE_YAML
 from finance_pipeline.router import flat_file_available_at
 from finance_pipeline.sandbox import Sandbox, object_key
 

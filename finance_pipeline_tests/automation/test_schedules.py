@@ -13,9 +13,10 @@ from dagster_aws.s3 import S3Resource
 
 from finance_pipeline.automation import daily_sources_schedule
 from finance_pipeline.automation.config import AutomationConfigError
-from finance_pipeline.automation.planning import DAILY_ASSETS, recent_sessions
 from finance_pipeline.automation.schedules import build_correction_schedule, build_daily_schedule
-from finance_pipeline.resources.flat_files import FlatFilesResource
+from finance_pipeline.calendar import recent_sessions
+from finance_pipeline.registry import API_ASSETS as DAILY_ASSETS
+from finance_pipeline.resources.flat_files_resource import FlatFilesResource
 from finance_pipeline.sandbox import object_key
 from finance_pipeline_tests.assets.support import flat_files_resource
 
@@ -238,3 +239,10 @@ def test_correction_window_reloads_only_changed_flat_files(paid_sandbox, tick) -
         (request,) = evaluate().run_requests
         assert request.partition_key == "2025-01-07"
         assert request.tags["finance_pipeline/etag"] == etag("2025-01-07")
+
+
+def test_the_daily_run_carries_the_planned_watchlist_to_rest_fills(free_plan, tick) -> None:
+    (request,) = tick(
+        daily_sources_schedule, dt.datetime(2025, 1, 8, 0, 45, tzinfo=NY)
+    ).run_requests
+    assert request.run_config == {"ops": {"rest_fills": {"config": {"tickers": ["AAPL", "BRK.A"]}}}}

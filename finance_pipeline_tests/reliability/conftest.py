@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             entry.outcome = "passed" if report.passed else report.outcome
 
 
+FIGURES_ENV = "FINANCE_PIPELINE_RELIABILITY_FIGURES"
+
+
 def _whole_suite_ran(session: pytest.Session) -> bool:
     here = Path(__file__).parent
     modules = {path.name for path in here.glob("test_*.py")}
@@ -130,17 +134,25 @@ def _whole_suite_ran(session: pytest.Session) -> bool:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write the figures when the whole fault suite ran (every one of its test modules), so a
-    partial run never replaces the published figures with a subset."""
+    """Sum up the figures when the whole fault suite ran (every one of its test modules), and
+    publish them to the directory FIGURES_ENV names (`make reliability` sets it to docs/): a
+    plain `make test` writes no tracked file, and a partial run never replaces the published
+    figures with a subset."""
     if not REGISTRY.records or not _whole_suite_ran(session):
         return
-    docs = Path(session.config.rootpath) / "docs"
-    data = figures.write_reports(docs, REGISTRY)
+    target = os.environ.get(FIGURES_ENV, "").strip()
+    if target:
+        docs = Path(session.config.rootpath) / target
+        data = figures.write_reports(docs, REGISTRY)
+        where = f"{docs}/reliability.md"
+    else:
+        data = figures.summary(REGISTRY)
+        where = f"not published (set {FIGURES_ENV}=docs, as `make reliability` does)"
     totals = data["totals"]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(
-            f"reliability figures -> {docs}/reliability.md: "
+            f"reliability figures, {where}: "
             f"{totals['faults_injected']} faults, {totals['runs_recovered']} runs recovered, "
             f"{totals['partitions_lost']} partitions lost, "
             f"{totals['partitions_corrupted']} corrupted, {totals['secrets_found']} secrets found"

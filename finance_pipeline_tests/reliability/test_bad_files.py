@@ -20,7 +20,7 @@ import pytest
 from finance_pipeline.assets import flat_file_day_aggs, grouped_daily_bars
 from finance_pipeline.assets.curated import daily_bars
 from finance_pipeline.calendar import sessions_between
-from finance_pipeline.resources.flat_files import HEADER, FlatFilesClient
+from finance_pipeline.clients.polygon_flat_files import HEADER, FlatFilesClient
 from finance_pipeline_tests.checks.support import checks_for
 from finance_pipeline_tests.reliability.figures import REGISTRY
 from finance_pipeline_tests.reliability.support import (
@@ -234,7 +234,7 @@ def test_a_flat_file_named_for_a_non_session_is_skipped_by_name(sb, caplog, figu
     s3.put_object(Bucket=sb.bucket, Key=key, Body=b"")
     figure.faults_injected += 1
     try:
-        with caplog.at_level(logging.WARNING, logger="finance_pipeline.resources.flat_files"):
+        with caplog.at_level(logging.WARNING, logger="finance_pipeline.clients.polygon_flat_files"):
             listed = FlatFilesClient(s3, bucket=sb.bucket).list_sessions(DAY, *JANUARY)
     finally:
         s3.delete_object(Bucket=sb.bucket, Key=key)

@@ -21,7 +21,7 @@ from botocore.config import Config
 from dagster_shared.serdes import serialize_value
 
 from finance_pipeline.assets import flat_file_day_aggs, grouped_daily_bars
-from finance_pipeline.resources.flat_files import FlatFileAccessDenied, FlatFilesClient
+from finance_pipeline.clients import FlatFileAccessDenied, FlatFilesClient
 from finance_pipeline_tests.reliability.cli_runs import CliResult, run_all
 from finance_pipeline_tests.reliability.figures import REGISTRY, scan_paths, scan_text
 from finance_pipeline_tests.reliability.support import failure_text, materialize, resources

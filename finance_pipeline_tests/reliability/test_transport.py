@@ -13,7 +13,7 @@ import pytest
 from polygon import RESTClient
 
 from finance_pipeline.assets import grouped_daily_bars, rest_fills
-from finance_pipeline.resources.polygon import (
+from finance_pipeline.clients import (
     PolygonClient,
     PolygonRateLimitedError,
     PolygonUnavailableError,
@@ -246,7 +246,7 @@ def test_a_429_storm_is_absorbed_and_the_limiter_adds_no_429(
         rate_limit=LIMIT,
         window_seconds=WINDOW,
     )
-    config = {"ops": {"rest_fills": {"config": {"tickers": tickers, "force": True}}}}
+    config = {"ops": {"rest_fills": {"config": {"tickers": tickers}}}}
     result = materialize([rest_fills], res, rel_instance, session=session, run_config=config)
     figure.runs += 1
     figure.runs_recovered += int(result.success)

@@ -65,7 +65,7 @@ def dagster_asset(tables: dict[int, pa.Table]):
     """A partitioned asset named `minute_bars` returning `tables[config.version]`."""
     import dagster as dg
 
-    from finance_pipeline.calendar import TRADING_SESSIONS
+    from finance_pipeline.partitions import TRADING_SESSIONS
 
     # (No `from __future__ import annotations` in this module: Dagster resolves this local
     # class from the asset function's annotation.)

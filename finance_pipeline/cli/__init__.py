@@ -1,0 +1,7 @@
+"""`finance-pipeline`: plan, backfill, query, status, sandbox, demo and ui from a shell. Each
+command module only parses arguments and prints; the work is done by the modules it calls."""
+
+from finance_pipeline.cli import fetch, local, read
+from finance_pipeline.cli.app import cli, main
+
+__all__ = ["cli", "fetch", "local", "main", "read"]

@@ -1,0 +1,27 @@
+"""Which partitions are stored: in the lake, and (for the demo) also materialized in the
+instance, so a lake copied from elsewhere is not taken for this instance's history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import dagster as dg
+
+from finance_pipeline.lake import Lake
+
+
+def in_lake(lake: Lake, assets: Iterable[str]) -> dict[str, set[dt.date]]:
+    """Per asset, the sessions the lake holds."""
+    return {asset: set(lake.stored_sessions(asset)) for asset in assets}
+
+
+def in_lake_and_instance(
+    instance: dg.DagsterInstance, lake: Lake, assets: Iterable[str]
+) -> dict[str, set[dt.date]]:
+    """Per asset, the sessions both in the lake and materialized in the instance."""
+    stored = {}
+    for asset, days in in_lake(lake, assets).items():
+        keys = instance.get_materialized_partitions(dg.AssetKey(asset))
+        stored[asset] = {d for d in days if d.isoformat() in keys}
+    return stored
