@@ -95,6 +95,13 @@ API_ASSETS: tuple[str, ...] = tuple(
 )
 
 
+def assets_of(dataset: Dataset) -> tuple[str, ...]:
+    """Every asset a request for `dataset` may read or write: its raw and curated assets."""
+    raw = [a for assets in SOURCE_ASSETS[dataset].values() for a in assets]
+    curated = [CURATED_OF[dataset]] if dataset in CURATED_OF else []
+    return tuple(dict.fromkeys([*raw, *curated, *STORED_AS[dataset]]))
+
+
 def dataset_of(asset: str) -> Dataset:
     """The request dataset a raw asset serves."""
     for dataset, sources in SOURCE_ASSETS.items():

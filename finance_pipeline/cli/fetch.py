@@ -19,8 +19,9 @@ from finance_pipeline.cli.app import (
     open_instance,
     open_lake,
 )
-from finance_pipeline.registry import ALL_ASSETS, DAILY_BARS, DATASETS, MINUTE_BARS, Dataset
+from finance_pipeline.registry import DAILY_BARS, DATASETS, MINUTE_BARS, Dataset, assets_of
 from finance_pipeline.runs.planner import Demand, RunPlan, plan_runs
+from finance_pipeline.runs.stored import in_lake
 from finance_pipeline.settings import env, watchlist
 
 DATASET_CHOICE = click.Choice(DATASETS)
@@ -48,7 +49,7 @@ def _plan(
     moment = now()
     sessions = parse_session_range(start, end, now=moment)
     lake = open_lake()
-    stored = {asset: set(lake.stored_sessions(asset)) for asset in ALL_ASSETS}
+    stored = in_lake(lake, assets_of(dataset))
     credentials = router.Credentials.from_env()
     demand = Demand(dataset, tickers)
     return plan_runs([demand], sessions, moment, credentials, stored=stored, force=force)

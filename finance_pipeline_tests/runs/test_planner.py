@@ -17,6 +17,7 @@ from finance_pipeline.registry import (
     REST_FILLS,
     SPLITS,
     UNIVERSE_SNAPSHOT,
+    assets_of,
 )
 from finance_pipeline.runs.planner import CURATED_FROM_NAMED_TICKERS, Demand, plan_runs
 
@@ -114,3 +115,9 @@ def test_batches_run_sources_before_the_curated_layer_and_keep_rest_sessions_apa
 def test_a_demand_the_router_cannot_plan_is_refused_by_the_router():
     with pytest.raises(router.InvalidRequest, match="naive"):
         plan_runs([Demand(DAILY_BARS)], SESSIONS, dt.datetime(2025, 2, 1, 8), PAID)
+
+
+def test_a_request_reads_only_the_assets_of_its_dataset():
+    assert set(assets_of(DAILY_BARS)) == {FLAT_FILE_DAY_AGGS, GROUPED_DAILY_BARS, DAILY_BARS}
+    assert set(assets_of("corporate_actions")) == {SPLITS, DIVIDENDS}
+    assert REST_FILLS in assets_of(MINUTE_BARS) and UNIVERSE_SNAPSHOT not in assets_of(MINUTE_BARS)
