@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from finance_pipeline.calendar import session_from_partition_key
 from finance_pipeline.checks.rules.verdicts import Verdict
-from finance_pipeline.lake import Lake, PartitionMissing
+from finance_pipeline.lake import Lake, LakeError, PartitionMissing
 
 # The lake resource (finance_pipeline.resources.lake.LakeResource); checks read the lake through it.
 LAKE_RESOURCE_KEY = "lake"
@@ -42,10 +42,13 @@ def stored_footer(lake: Lake, dataset: str, session: dt.date) -> tuple[pa.Schema
     read yet)."""
     if not lake.exists(dataset, session):
         return None
-    if not lake.is_s3:
-        with pq.ParquetFile(lake.uri(dataset, session)) as footer:
-            return footer.schema_arrow.remove_metadata(), footer.metadata.num_rows
-    table = lake.read(dataset, session)
+    try:
+        if not lake.is_s3:
+            with pq.ParquetFile(lake.uri(dataset, session)) as footer:
+                return footer.schema_arrow.remove_metadata(), footer.metadata.num_rows
+        table = lake.read(dataset, session)
+    except (pa.ArrowException, OSError, LakeError):
+        return None  # a bad file is no history; its own check names it
     return table.schema, table.num_rows
 
 

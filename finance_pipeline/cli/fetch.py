@@ -21,7 +21,7 @@ from finance_pipeline.cli.app import (
 )
 from finance_pipeline.registry import DAILY_BARS, DATASETS, MINUTE_BARS, Dataset, assets_of
 from finance_pipeline.runs.planner import Demand, RunPlan, plan_runs
-from finance_pipeline.runs.stored import in_lake
+from finance_pipeline.runs.stored import lake_state
 from finance_pipeline.settings import env, watchlist
 
 DATASET_CHOICE = click.Choice(DATASETS)
@@ -49,10 +49,14 @@ def _plan(
     moment = now()
     sessions = parse_session_range(start, end, now=moment)
     lake = open_lake()
-    stored = in_lake(lake, assets_of(dataset))
+    stored, bad_files = lake_state(lake, assets_of(dataset), sessions)
+    for files in bad_files.values():
+        for bad_file in files:
+            click.echo(f"fetched again, it fails verification: {bad_file.text()}", err=True)
+    bad = {asset: {f.session for f in files} for asset, files in bad_files.items()}
     credentials = router.Credentials.from_env()
     demand = Demand(dataset, tickers)
-    return plan_runs([demand], sessions, moment, credentials, stored=stored, force=force)
+    return plan_runs([demand], sessions, moment, credentials, stored=stored, force=force, bad=bad)
 
 
 @cli.command()

@@ -44,6 +44,27 @@ class LocalFiles:
         except FileNotFoundError:
             return None
 
+    def get(self, relative: str) -> bytes | None:
+        """The file's bytes, None when there is none."""
+        try:
+            return (self.path / relative).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def delete(self, relative: str) -> None:
+        (self.path / relative).unlink(missing_ok=True)
+
+    def listing(self, prefix: str) -> list[str]:
+        """Relative paths of every regular file under `prefix` (temp files left out)."""
+        base = self.path / prefix
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(self.path))
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+
     def exists(self, relative: str) -> bool:
         return (self.path / relative).is_file()
 

@@ -74,6 +74,31 @@ class S3Objects:
                 return None
             raise self._failure("read", relative, exc) from None
 
+    def get(self, relative: str) -> bytes | None:
+        """The object's bytes, None when there is no object."""
+        source = self.open(relative)
+        return None if source is None else source.read_buffer().to_pybytes()
+
+    def delete(self, relative: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(relative))
+        except Exception as exc:
+            raise self._failure("delete", relative, exc) from None
+
+    def listing(self, prefix: str) -> list[str]:
+        """Relative paths of every object under `prefix`."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        found = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=base + prefix.rstrip("/") + "/"
+            )
+            for page in pages:
+                found += [item["Key"][len(base) :] for item in page.get("Contents", [])]
+        except Exception as exc:
+            raise self._failure("list", prefix, exc) from None
+        return sorted(found)
+
     def exists(self, relative: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self.key(relative))

@@ -23,7 +23,9 @@ from finance_pipeline.lake import layout
 from finance_pipeline.lake.errors import LakeError, PartitionMissing, WriteResult, where
 from finance_pipeline.lake.file_format import parquet_bytes
 from finance_pipeline.lake.local import LocalFiles
+from finance_pipeline.lake.manifest import MANIFEST_DIR, ManifestEntry, entry_for, manifest_path
 from finance_pipeline.lake.s3 import S3Objects
+from finance_pipeline.lake.verify import NO_MANIFEST, REPAIR_HINT, BadFile, inspect
 from finance_pipeline.schemas import SchemaError
 from finance_pipeline.settings import LakeLocation, env
 
@@ -156,11 +158,71 @@ class Lake:
         provenance: Mapping[str, str] | None,
     ) -> WriteResult:
         body = parquet_bytes(dataset, session, table, provenance)
+        return self.put_file(dataset, session, body, entry_for(dataset, session, table, body))
+
+    def put_file(
+        self, dataset: str, session: dt.date | None, body: bytes, entry: ManifestEntry
+    ) -> WriteResult:
+        """Store a finished file and then its manifest entry, each atomically."""
         changed = self.storage.put(layout.relative_path(dataset, session), body)
+        self.storage.put(manifest_path(dataset, session), entry.to_bytes())
         uri = self.uri(dataset, session)
-        return WriteResult(dataset, session, uri, table.num_rows, len(body), changed)
+        return WriteResult(dataset, session, uri, entry.rows, len(body), changed)
+
+    # ----------------------------------------------------------------------------- verifying
+
+    def manifest(self, dataset: str, session: dt.date | None) -> ManifestEntry | None:
+        """The manifest entry of (dataset, session), None when it has none."""
+        data = self.storage.get(manifest_path(dataset, session))
+        return None if data is None else ManifestEntry.from_bytes(data)
+
+    def stored_bytes(self, dataset: str, session: dt.date | None) -> bytes | None:
+        return self.storage.get(layout.relative_path(dataset, session))
+
+    def check(self, dataset: str, session: dt.date) -> BadFile | None:
+        """Why the stored file of (dataset, session) must not be served, None when it is good
+        (or absent): read whole, page checksums verified, sessions and manifest compared."""
+        body = self.stored_bytes(dataset, session)
+        if body is None:
+            if self.manifest(dataset, session) is None:
+                return None
+            reason = "missing: its manifest entry exists but the file does not"
+        else:
+            _, problem = inspect(body, session, self.manifest(dataset, session))
+            if problem is None:
+                return None
+            reason = problem
+        return BadFile(dataset, session, self.uri(dataset, session), reason)
+
+    def manifest_sessions(self, dataset: str) -> list[dt.date]:
+        """Sessions of `dataset` with a manifest entry, oldest first."""
+        days = []
+        for relative in self.storage.listing(f"{MANIFEST_DIR}/{dataset}"):
+            name = relative.rsplit("/", 1)[-1].removesuffix(".json")
+            try:
+                day = layout.session_of_dir(name)
+            except ValueError:
+                continue
+            if day is not None:
+                days.append(day)
+        return sorted(days)
 
     # ----------------------------------------------------------------------------- reading
+
+    def _verified(self, dataset: str, session: dt.date | None) -> pa.Table:
+        """The stored table, checked like `check` does; LakeError naming the file and why when
+        it must not be served, PartitionMissing when there is none. A file without a manifest
+        entry (written before manifests) is served when it is otherwise intact."""
+        body = self.stored_bytes(dataset, session)
+        uri = self.uri(dataset, session)
+        if body is None:
+            raise PartitionMissing(
+                f"{where(dataset, session)} is not in the lake (no {self.storage.noun} at {uri})"
+            )
+        table, problem = inspect(body, session, self.manifest(dataset, session))
+        if table is None or (problem is not None and problem != NO_MANIFEST):
+            raise LakeError(f"{uri}: {problem}; {REPAIR_HINT}")
+        return table
 
     def _open(self, dataset: str, session: dt.date | None) -> Any:
         """The stored file opened for reading; PartitionMissing when there is none."""
@@ -177,12 +239,12 @@ class Lake:
     ) -> pa.Table:
         schema = self.schema(dataset)
         uri = self.uri(dataset, session)
-        try:
-            with self._open(dataset, session) as source:
-                table = pq.read_table(source, columns=columns)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise LakeError(f"{uri} is not a readable Parquet file: {exc}") from None
+        table = self._verified(dataset, session)
         if columns is not None:
+            missing = [name for name in columns if name not in table.column_names]
+            if missing:
+                raise SchemaError(f"{uri} has no column(s) {', '.join(missing)}")
+            table = table.select(columns)
             schema = pa.schema([schema.field(name) for name in columns])
         if not table.schema.equals(schema):
             try:
@@ -196,7 +258,7 @@ class Lake:
         return self._read_columns(dataset, session, None)
 
     def read_columns(self, dataset: str, session: dt.date | None, columns: list[str]) -> pa.Table:
-        """`read` of only `columns` (a local lake reads only their column chunks)."""
+        """`read` of only `columns` (the whole file is read and verified first)."""
         return self._read_columns(dataset, session, columns)
 
     def footer(self, dataset: str, session: dt.date | None) -> tuple[pa.Schema, int]:

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from finance_pipeline.calendar import session_from_partition_key
 from finance_pipeline.lake import Lake, WriteResult
+from finance_pipeline.lake.publish import PartitionRefused, publish_sessions
 from finance_pipeline.resources.lake import LakeResource
 
 
@@ -59,7 +60,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         results: list[WriteResult]
         if context.has_asset_partitions:
             sessions = _sessions(list(context.asset_partition_keys))
-            results = lake.write_sessions(dataset, obj, sessions)
+            results = _publish(lake, dataset, obj, sessions)
             uri = results[0].uri if len(results) == 1 else lake.dataset_uri(dataset)
         else:
             results = [lake.write(dataset, None, obj)]
@@ -74,6 +75,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 # Rewrites with identical bytes leave the file alone (vendor re-fetches that
                 # changed nothing); this counts the partitions whose content really changed.
                 "partitions_changed": sum(result.changed for result in results),
+                "partitions_quarantined": 0,
             }
         )
 
@@ -91,6 +93,34 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if _wants_arrow(context):
             return table
         return table.to_pandas()
+
+
+def _publish(
+    lake: Lake, dataset: str, obj: pa.Table | pd.DataFrame, sessions: list[dt.date]
+) -> list[WriteResult]:
+    """Write-audit-publish; a refusal fails the step (so nothing downstream runs on it), with
+    the quarantined partitions in the failure's metadata."""
+    try:
+        return publish_sessions(lake, dataset, obj, sessions)
+    except PartitionRefused as exc:
+        raise dg.Failure(
+            description=str(exc),
+            metadata={
+                "partitions_quarantined": len(exc.refused),
+                "quarantined": dg.MetadataValue.json(
+                    {
+                        q.session: {
+                            "reason": q.reason,
+                            "rows": q.rows,
+                            "stored_rows": q.stored_rows,
+                        }
+                        for q in exc.refused
+                    }
+                ),
+                "quarantine_uri": exc.refused[0].uri,
+            },
+            allow_retries=False,
+        ) from None
 
 
 def _uri_metadata(lake: Lake, uri: str) -> dg.MetadataValue:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import dagster as dg
 
 from finance_pipeline.redaction import redact
 from finance_pipeline.runs.planner import RunPlan
-from finance_pipeline.runs.specs import RunSpec, run_specs
+from finance_pipeline.runs.specs import RunSpec, contiguous, run_specs
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -134,10 +135,54 @@ def execute(
     others (later runs may still have what they need). Console logs below `log_level` are
     left to the instance's event log (the UI shows them)."""
     job = defs.resolve_implicit_global_asset_job_def()
+    parents = _parents(defs)
+    failed: dict[str, set[dt.date]] = {}  # asset -> sessions of runs that failed
     outcomes = []
-    for spec in specs:
-        outcome = execute_one(job, instance, spec, tags or {}, log_level)
-        outcomes.append(outcome)
-        if on_done is not None:
-            on_done(outcome)
+    for planned in specs:
+        held, runnable = hold_back(planned, parents, failed)
+        results = [held] if held is not None else []
+        for spec in runnable:
+            outcome = execute_one(job, instance, spec, tags or {}, log_level)
+            results.append(outcome)
+            if not outcome.success:
+                for asset in spec.assets:
+                    failed.setdefault(asset, set()).update(spec.sessions)
+        for outcome in results:
+            outcomes.append(outcome)
+            if on_done is not None:
+                on_done(outcome)
     return outcomes
+
+
+def _parents(defs: dg.Definitions) -> dict[str, set[str]]:
+    graph = defs.resolve_asset_graph()
+    return {
+        node.key.to_user_string(): {key.to_user_string() for key in node.parent_keys}
+        for node in graph.asset_nodes
+    }
+
+
+def hold_back(
+    spec: RunSpec, parents: Mapping[str, set[str]], failed: Mapping[str, set[dt.date]]
+) -> tuple[RunOutcome | None, list[RunSpec]]:
+    """`spec` without the sessions whose upstream run failed (an asset step, or a blocking
+    check at ERROR, e.g. row_count): (an outcome reporting what was held back, or None; the
+    runs still to execute). Dagster skips downstream steps inside one run; this does it across
+    the runs of a plan, so a curated step never consumes a partition its checks refused."""
+    upstream = {p for asset in spec.assets for p in parents.get(asset, ())}
+    blocked = {day for p in upstream for day in failed.get(p, ()) if day in spec.sessions}
+    if not blocked:
+        return None, [spec]
+    sources = sorted(p for p in upstream if blocked & failed.get(p, set()))
+    days = sorted(blocked)
+    shown = ", ".join(str(day) for day in days[:5]) + (" ..." if len(days) > 5 else "")
+    held = RunOutcome(
+        RunSpec(spec.assets, tuple(days), spec.run_config),
+        "(not run)",
+        False,
+        0.0,
+        (f"held back: the run of {', '.join(sources)} failed for {shown}",),
+    )
+    rest = [day for day in spec.sessions if day not in blocked]
+    runs = [RunSpec(spec.assets, tuple(block), spec.run_config) for block in contiguous(rest)]
+    return held, runs

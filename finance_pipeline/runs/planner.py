@@ -27,9 +27,11 @@ from finance_pipeline.registry import (
     SOURCE_ASSETS,
     SPLITS,
     STORED_AS,
+    STORED_SOURCES,
     UNIVERSE_SNAPSHOT,
     Dataset,
     Source,
+    dataset_of,
 )
 
 # The order runs execute in, as batches of assets: sources first, then the curated layer built
@@ -127,6 +129,7 @@ def plan_runs(
     force: bool = False,
     reconcile: bool = False,
     market_size: int = router.DEFAULT_MARKET_SIZE,
+    bad: Mapping[str, set[dt.date]] | None = None,
 ) -> RunPlan:
     """Plan the runs that serve `demands` over `sessions` at `now`.
 
@@ -135,8 +138,12 @@ def plan_runs(
     again; `force` fetches everything. The curated asset runs on every session a source serves.
     `reconcile` also fetches grouped daily (1 call) for sessions served by a flat file, so the
     flat files can be reconciled against it.
+    `bad` (asset -> sessions) are stored files that failed verification: they are fetched
+    again, with the curated layer of their sessions (a good curated file built from a bad raw
+    one is rebuilt too).
     """
-    stored = stored or {}
+    bad = {a: set(days) & set(sessions) for a, days in (bad or {}).items()}
+    stored = _without_bad_sources(stored or {}, bad)
     routes: dict[Dataset, router.Plan] = {}
     raw: dict[str, list[dt.date]] = {}
     curated: dict[str, list[dt.date]] = {}
@@ -163,6 +170,13 @@ def plan_runs(
                     tickers[asset] = demand.tickers
             if assets and demand.dataset in CURATED_OF:
                 curated.setdefault(CURATED_OF[demand.dataset], []).append(planned.session)
+    for asset, days in bad.items():
+        dataset = _dataset_of(asset)
+        if dataset in routes and days:
+            if asset not in CURATED_ASSETS:
+                raw.setdefault(asset, []).extend(days)
+            if dataset in CURATED_OF:
+                curated.setdefault(CURATED_OF[dataset], []).extend(days)
     if reconcile and DAILY_BARS in routes:
         extra = routes[DAILY_BARS].sessions_for("flat_file")
         raw[GROUPED_DAILY_BARS] = sorted({*raw.get(GROUPED_DAILY_BARS, []), *extra})
@@ -174,6 +188,29 @@ def plan_runs(
     targets = {a: tuple(sorted(set(days))) for a, days in {**todo, **curated}.items() if days}
     api_calls = _quote(routes, todo, now, credentials, market_size)
     return RunPlan(routes, targets, tickers, skipped, api_calls)
+
+
+def _dataset_of(asset: str) -> Dataset | None:
+    """The request dataset an asset (raw or curated) belongs to."""
+    for dataset, curated in CURATED_OF.items():
+        if curated == asset:
+            return dataset
+    try:
+        return dataset_of(asset)
+    except KeyError:
+        return None
+
+
+def _without_bad_sources(
+    stored: Mapping[str, set[dt.date]], bad: Mapping[str, set[dt.date]]
+) -> dict[str, set[dt.date]]:
+    """`stored` less the curated sessions whose raw source file is bad (so the router plans
+    them again)."""
+    result = {a: set(days) for a, days in stored.items()}
+    for curated, pairs in STORED_SOURCES.items():
+        for _, raw in pairs:
+            result.get(curated, set()).difference_update(bad.get(raw, set()))
+    return result
 
 
 def _stored_for(dataset: Dataset, stored: Mapping[str, set[dt.date]]) -> frozenset[dt.date]:

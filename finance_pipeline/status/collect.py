@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from finance_pipeline.lake import Lake
+from finance_pipeline.lake import Lake, quarantine
 from finance_pipeline.status.coverage import lake_coverage
 from finance_pipeline.status.instance import asset_costs, check_tally
 from finance_pipeline.status.model import Status
@@ -33,6 +34,7 @@ def collect_status(
         tuple(lake_coverage(lake)),
         tuple(c for c in costs if c.partitions),
         tuple(c for c in checks if c.passed + c.failed + c.not_run),
+        tuple(asdict(q) for q in quarantine.listing(lake.storage)),
     )
 
 

@@ -18,6 +18,7 @@ class DatasetCoverage:
     missing: tuple[dt.date, ...]  # sessions between first and last with no file
     rows: int
     sources: dict[str, int] = field(default_factory=dict)  # curated: raw dataset -> sessions
+    bad_files: tuple[str, ...] = ()  # stored files that cannot be served: path and why
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Status:
     coverage: tuple[DatasetCoverage, ...]
     costs: tuple[AssetCosts, ...]
     checks: tuple[CheckTally, ...]
+    quarantined: tuple[dict[str, Any], ...] = ()  # refused new files (lake.quarantine)
 
     @property
     def api_calls(self) -> int:
@@ -94,6 +96,7 @@ class Status:
             "coverage": [plain(asdict(c)) for c in self.coverage],
             "costs": [asdict(c) for c in self.costs],
             "checks": [asdict(c) for c in self.checks],
+            "quarantined": list(self.quarantined),
             "totals": {
                 "api_calls": self.api_calls,
                 "check_api_calls": self.check_api_calls,

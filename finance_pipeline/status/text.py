@@ -31,6 +31,15 @@ def format_status(status: Status) -> str:
         if c.sources:
             used = ", ".join(f"{raw} {n}" for raw, n in c.sources.items())
             lines.append(f"  {c.dataset} sessions per source: {used}")
+    for c in status.coverage:
+        for bad in c.bad_files:
+            lines.append(f"  BAD FILE: {bad}")
+    for q in status.quarantined:
+        lines.append(
+            f"  QUARANTINED: {q['dataset']} session {q['session']}: {q['reason']} "
+            f"({q['rows']:,} rows new; kept at {q['uri']}; "
+            f"accept with: finance-pipeline accept {q['dataset']} {q['session']})"
+        )
     lines.append("")
     lines.append(
         f"{'asset':<24}{'partitions':>11}{'API calls':>11}{'S3 GETs':>9}"

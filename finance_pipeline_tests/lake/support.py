@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from finance_pipeline.lake.manifest import MANIFEST_DIR
 from finance_pipeline.lake.layout import FILE_NAME
 from finance_pipeline.schemas import DATASETS
 
@@ -51,4 +52,10 @@ def new_bucket(client) -> str:
 
 
 def litter(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and p.name != FILE_NAME]
+    """Files that are neither partition files nor manifest entries."""
+    manifests = root / MANIFEST_DIR
+    return [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.name != FILE_NAME and manifests not in p.parents
+    ]

@@ -65,7 +65,7 @@ def test_failed_s3_write_leaves_the_old_object(s3_lake: Lake) -> None:
         s3_lake.write("rest_fills", S1, sample_frame("rest_fills", S1, 9), provenance={"x": 1})
     assert s3_lake.s3.get_object(Bucket=s3_lake.bucket, Key=key)["Body"].read() == before
     keys = [o["Key"] for o in s3_lake.s3.list_objects_v2(Bucket=s3_lake.bucket)["Contents"]]
-    assert keys == [key]
+    assert keys == ["some/prefix/_manifests/rest_fills/session=2024-03-04.json", key]
 
 
 def test_s3_errors_name_the_uri_and_not_the_secret(s3) -> None:

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from dagster_aws.s3 import S3Resource
 
+from finance_pipeline.assets.common import new_york_midnight
 from finance_pipeline.calendar import sessions_between
 from finance_pipeline.lake import Lake
 from finance_pipeline.lake.layout import FILE_NAME
@@ -30,7 +31,14 @@ def rows_for(session: dt.date) -> int:
 
 
 def bars(sessions: list[dt.date]) -> pd.DataFrame:
-    frames = [sample_frame("grouped_daily_bars", day, rows_for(day)) for day in sessions]
+    """Valid day bars (the IO manager audits them): window start 00:00 New York, prices set."""
+    frames = []
+    for day in sessions:
+        frame = sample_frame("grouped_daily_bars", day, rows_for(day))
+        frame["window_start"] = new_york_midnight(day)
+        for column in ("open", "high", "low", "close", "volume"):
+            frame[column] = 100.0
+        frames.append(frame)
     return pd.concat([f for f in frames if len(f)], ignore_index=True)
 
 
@@ -131,7 +139,8 @@ def test_single_partition_run_and_arrow_input(tmp_path: Path) -> None:
     @dg.asset(name="rest_fills", partitions_def=TRADING_SESSIONS)
     def rest_fills(grouped_daily_bars: pa.Table) -> pd.DataFrame:
         assert isinstance(grouped_daily_bars, pa.Table)
-        return grouped_daily_bars.to_pandas()
+        frame = grouped_daily_bars.to_pandas()  # rest_fills holds minute bars: 09:30 New York
+        return frame.assign(window_start=frame["window_start"] + pd.Timedelta(minutes=570))
 
     instance = dg.DagsterInstance.ephemeral()
     resources = {"io_manager": io_manager}
