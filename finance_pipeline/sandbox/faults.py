@@ -36,6 +36,8 @@ published object is replaced at once; `dataset` is "day_aggs_v1" or "minute_aggs
 - `wrong_day(dataset, session)`: `window_start` values carry the next session's dates (the real
   2019-08-12 defect).
 - `bad_header(dataset, session, header=...)`: the CSV header line is replaced.
+- `keep_rows(dataset, session, share)`: the file is republished with only the first `share`
+  of its rows (0: only the header line; 0.5: half of them), a valid but partial file.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class FileFaults:
     header: str | None = None
     delay: dt.timedelta = dt.timedelta(0)
     restatements: list[Restatement] = field(default_factory=list)
+    keep_share: float | None = None
 
 
 def _session(value: dt.date | str) -> dt.date:
@@ -260,6 +263,11 @@ class Faults:
     ) -> None:
         self._edit_file(dataset, session, lambda f: setattr(f, "header", header))
 
+    def keep_rows(self, dataset: str, session: dt.date | str, share: float) -> None:
+        if not 0 <= share < 1:
+            raise ValueError(f"keep_rows share must be within [0, 1), got {share}")
+        self._edit_file(dataset, session, lambda f: setattr(f, "keep_share", float(share)))
+
     def restate(
         self,
         dataset: str,
@@ -296,6 +304,7 @@ class Faults:
                 state.header,
                 state.delay,
                 list(state.restatements),
+                state.keep_share,
             )
 
     def file_version(self, dataset: str, session: dt.date) -> int:

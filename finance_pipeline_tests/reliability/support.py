@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 
+from finance_pipeline.lake.quarantine import QUARANTINE_DIR
 from finance_pipeline.resources import lake_resources
 from finance_pipeline.sandbox import Sandbox
 from finance_pipeline_tests.assets.support import flat_files_resource, polygon_resource
@@ -110,12 +111,15 @@ def file_digest(path: Path) -> str:
 
 
 def snapshot(lake_root: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every visible partition file of the lake."""
+    """Relative path -> sha256 of every visible partition file of the lake (quarantined
+    candidates are not partitions: readers never see them)."""
     if not lake_root.exists():
         return {}
+    quarantine = lake_root / QUARANTINE_DIR
     return {
         str(path.relative_to(lake_root)): file_digest(path)
         for path in sorted(lake_root.rglob(PART))
+        if quarantine not in path.parents
     }
 
 

@@ -63,6 +63,8 @@ def render_object(
         if file_faults.wrong_day:
             frame = frame.assign(window_start=_shift_to_next_session(frame, session))
         header = file_faults.header or HEADER
+        if file_faults.keep_share is not None:
+            frame = frame.iloc[: int(len(frame) * file_faults.keep_share)]
     body = render_csv_gz(frame, header)
     if file_faults is not None and file_faults.truncate:
         body = body[: max(10, len(body) // 2)]
