@@ -137,13 +137,10 @@ def plan_runs(
     cover its request dataset is skipped by the router, a stored raw partition is not fetched
     again; `force` fetches everything. The curated asset runs on every session a source serves.
     `reconcile` also fetches grouped daily (1 call) for sessions served by a flat file, so the
-    flat files can be reconciled against it.
-    `bad` (asset -> sessions) are stored files that failed verification: they are fetched
-    again, with the curated layer of their sessions (a good curated file built from a bad raw
-    one is rebuilt too).
+    flat files can be reconciled against it. `bad` (asset -> sessions): stored files that fail
+    verification, fetched again with the curated layer of their sessions.
     """
-    bad = {a: set(days) & set(sessions) for a, days in (bad or {}).items()}
-    stored = _without_bad_sources(stored or {}, bad)
+    stored = _without_bad_sources(stored or {}, bad := _within(bad or {}, sessions))
     routes: dict[Dataset, router.Plan] = {}
     raw: dict[str, list[dt.date]] = {}
     curated: dict[str, list[dt.date]] = {}
@@ -170,13 +167,7 @@ def plan_runs(
                     tickers[asset] = demand.tickers
             if assets and demand.dataset in CURATED_OF:
                 curated.setdefault(CURATED_OF[demand.dataset], []).append(planned.session)
-    for asset, days in bad.items():
-        dataset = _dataset_of(asset)
-        if dataset in routes and days:
-            if asset not in CURATED_ASSETS:
-                raw.setdefault(asset, []).extend(days)
-            if dataset in CURATED_OF:
-                curated.setdefault(CURATED_OF[dataset], []).extend(days)
+    _add_repairs(bad, routes, raw, curated)
     if reconcile and DAILY_BARS in routes:
         extra = routes[DAILY_BARS].sessions_for("flat_file")
         raw[GROUPED_DAILY_BARS] = sorted({*raw.get(GROUPED_DAILY_BARS, []), *extra})
@@ -188,6 +179,28 @@ def plan_runs(
     targets = {a: tuple(sorted(set(days))) for a, days in {**todo, **curated}.items() if days}
     api_calls = _quote(routes, todo, now, credentials, market_size)
     return RunPlan(routes, targets, tickers, skipped, api_calls)
+
+
+def _within(
+    bad: Mapping[str, set[dt.date]], sessions: Sequence[dt.date]
+) -> dict[str, set[dt.date]]:
+    return {asset: set(days) & set(sessions) for asset, days in bad.items()}
+
+
+def _add_repairs(
+    bad: Mapping[str, set[dt.date]],
+    routes: Mapping[Dataset, router.Plan],
+    raw: dict[str, list[dt.date]],
+    curated: dict[str, list[dt.date]],
+) -> None:
+    """Bad stored files of the planned datasets fetched again, with their curated sessions."""
+    for asset, days in bad.items():
+        dataset = _dataset_of(asset)
+        if dataset in routes and days:
+            if asset not in CURATED_ASSETS:
+                raw.setdefault(asset, []).extend(days)
+            if dataset in CURATED_OF:
+                curated.setdefault(CURATED_OF[dataset], []).extend(days)
 
 
 def _dataset_of(asset: str) -> Dataset | None:

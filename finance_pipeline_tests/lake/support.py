@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from finance_pipeline.lake.manifest import MANIFEST_DIR
 from finance_pipeline.lake.layout import FILE_NAME
+from finance_pipeline.lake.manifest import MANIFEST_DIR
 from finance_pipeline.schemas import DATASETS
 
 S1, S2, S3_ = dt.date(2024, 3, 4), dt.date(2024, 3, 5), dt.date(2024, 3, 6)
