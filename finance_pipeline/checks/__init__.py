@@ -5,7 +5,8 @@ Two layers, told apart by folder:
 - `rules/`: pure pandas/pyarrow logic, no Dagster: frames in, `Verdict`s out;
 - the modules here, the Dagster glue: `reconciliation` and `rest_sample` (the data paths agree),
   `quality` (each stored bars partition), `freshness` (each source on time), `alerts` (the
-  check-failure sensor) and `context` (the lake resource, sessions and results they share).
+  check-failure sensor), `quarantine_alerts` (the sensor for refused new partitions) and
+  `context` (the lake resource, sessions and results they share).
 
 definitions.py wires these lists: ALL_CHECKS into `asset_checks`, CHECK_SENSORS into `sensors`,
 CHECK_SCHEDULES into `schedules`. Checks read the lake through the "lake" resource; the REST
@@ -39,7 +40,13 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from finance_pipeline.checks import alerts, freshness, quality, reconciliation
+    from finance_pipeline.checks import (
+        alerts,
+        freshness,
+        quality,
+        quarantine_alerts,
+        reconciliation,
+    )
 
     exports: dict[str, Any] = {
         "ALL_CHECKS": [
@@ -47,7 +54,7 @@ def __getattr__(name: str) -> Any:
             *quality.QUALITY_CHECKS,
             *freshness.FRESHNESS_CHECKS,
         ],
-        "CHECK_SENSORS": [alerts.check_failure_alerts],
+        "CHECK_SENSORS": [alerts.check_failure_alerts, quarantine_alerts.quarantine_alerts],
         "CHECK_SCHEDULES": [freshness.freshness_schedule],
         "FRESHNESS_CHECKS": freshness.FRESHNESS_CHECKS,
         "QUALITY_CHECKS": quality.QUALITY_CHECKS,

@@ -15,11 +15,13 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from click.testing import CliRunner
 
 from finance_pipeline.assets.curated import daily_bars
 from finance_pipeline.calendar import sessions_between
+from finance_pipeline.checks.quarantine_alerts import quarantine_alerts
 from finance_pipeline.cli import cli
 from finance_pipeline.lake import Lake
 from finance_pipeline_tests.reliability.figures import REGISTRY
@@ -99,6 +101,10 @@ def test_a_partial_republished_flat_file_never_replaces_good_raw_or_curated_data
     }
     assert {q["rows"] for q in quarantined} == {0, good[HALF][0] // 2}
     assert "QUARANTINED" in run("status").output
+    tick = quarantine_alerts.evaluate_tick(dg.build_sensor_context())
+    assert tick.skip_message == "2 quarantined reported"
+    again_tick = quarantine_alerts.evaluate_tick(dg.build_sensor_context(cursor=tick.cursor))
+    assert again_tick.skip_message == "0 quarantined reported"  # each one alerted once
 
     accepted = run("accept", RAW, HALF.isoformat())
     assert accepted.exit_code == 0, accepted.output
