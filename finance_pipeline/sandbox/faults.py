@@ -10,6 +10,10 @@ requests that passed auth and the rate limit, and do not count against the rate 
 - `rate_limit_storm(count, endpoint=None)`: the next `count` matching requests get the 429 body.
 - `slow(seconds, count=1, endpoint=None)`: the next `count` matching requests are answered
   normally after `seconds`.
+- `invalid_answers(kind, count=1, endpoint=None)`: the next `count` matching requests get
+  HTTP 200 that is not data, as the real service sometimes answers: kind "results_null"
+  (`"results": null` with status OK), "not_json" (an HTML page) or "empty" (status OK, no
+  `results` key, counts 0: an empty whole-market answer on grouped daily).
 - `hang(count=1, endpoint=None, max_seconds=120)`: the next `count` matching requests are held
   with no answer until the client disconnects or the sandbox stops (then the connection is
   closed without a response), at most `max_seconds` (<= 120), after which they get a 504.
@@ -56,11 +60,13 @@ DATA_FAULT_ENDPOINTS = (routes.GROUPED_DAILY, routes.AGGS)
 MAX_HANG_SECONDS = 120.0
 DEFAULT_BAD_HEADER = "ticker,volume,open,close,high,low,timestamp,transactions"
 PRICE_COLUMNS = ("open", "high", "low", "close")
+INVALID_ANSWERS = ("results_null", "not_json", "empty")
 
 
 @dataclass
 class TransportFault:
-    """One pending transport fault; `kind` is "error", "rate_limit", "slow" or "hang"."""
+    """One pending transport fault; `kind` is "error", "rate_limit", "slow", "hang", or one of
+    INVALID_ANSWERS."""
 
     kind: str
     remaining: int
@@ -148,6 +154,11 @@ class Faults:
         if not 0 <= seconds <= MAX_HANG_SECONDS:
             raise ValueError(f"slow seconds must be within 0..{MAX_HANG_SECONDS}, got {seconds}")
         self._add(TransportFault("slow", _count(count), endpoint, seconds=float(seconds)))
+
+    def invalid_answers(self, kind: str, count: int = 1, endpoint: str | None = None) -> None:
+        if kind not in INVALID_ANSWERS:
+            raise ValueError(f"unknown invalid answer {kind!r}; expected one of {INVALID_ANSWERS}")
+        self._add(TransportFault(kind, _count(count), endpoint, status=200))
 
     def hang(
         self, count: int = 1, endpoint: str | None = None, max_seconds: float = MAX_HANG_SECONDS

@@ -18,6 +18,7 @@ from finance_pipeline.clients.polygon_rest import (
     TICKERS_COLUMNS,
     PolygonAuthError,
     PolygonClient,
+    PolygonInvalidAnswerError,
     PolygonNotEntitledError,
     PolygonUnavailableError,
 )
@@ -96,8 +97,15 @@ def test_grouped_daily_matches_the_raw_market(client, sb):
     assert_counts_match(client, sb)
 
 
-def test_unfinished_session_gives_an_empty_typed_frame(client, sb):
-    frame = client.grouped_daily(TODAY)
+def test_unfinished_session_is_an_invalid_answer_after_retries(client, sb):
+    # An empty whole-market answer on a session is not data (answers.invalid_answer).
+    with pytest.raises(PolygonInvalidAnswerError, match="not published yet"):
+        client.grouped_daily(TODAY)
+    assert client.retries["grouped_daily"] == 4
+
+
+def test_a_weekend_gives_an_empty_typed_frame(client, sb):
+    frame = client.grouped_daily(dt.date(2025, 2, 1))
     assert frame.empty
     assert_columns(frame, GROUPED_DAILY_COLUMNS)
 

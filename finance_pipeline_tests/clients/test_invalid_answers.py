@@ -1,0 +1,88 @@
+"""HTTP 200 answers that are not data (`results: null`, non-JSON, an empty whole-market answer
+on a session) are retried under the one retry policy, then end in one clear PolygonError."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from finance_pipeline.clients.polygon_rest import (
+    PolygonClient,
+    PolygonError,
+    PolygonInvalidAnswerError,
+)
+from finance_pipeline.sandbox import Sandbox
+
+NOW = dt.datetime(2025, 2, 4, 18, 0, tzinfo=dt.UTC)
+SESSION = dt.date(2025, 2, 3)
+SATURDAY = dt.date(2025, 2, 1)
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox(tickers=60, seed=5, now=NOW) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def client(sb, tmp_path):
+    sb.faults.clear()
+    sb.reset_counters()
+    return PolygonClient(
+        sb.api_key,
+        base_url=sb.rest_url,
+        rate_limit_per_minute=0,
+        max_retries=2,
+        backoff_seconds=0.01,
+        limiter_dir=str(tmp_path),
+    )
+
+
+@pytest.mark.parametrize("kind", ["results_null", "not_json", "empty"])
+def test_grouped_daily_invalid_answer_is_retried_then_data(sb, client, kind):
+    sb.faults.invalid_answers(kind, count=2, endpoint="grouped_daily")
+    frame = client.grouped_daily(SESSION)
+    assert len(frame) > 30
+    assert client.retries["grouped_daily"] == 2
+    assert sb.counters.rest_requests["grouped_daily"] == 3
+
+
+@pytest.mark.parametrize("kind", ["results_null", "not_json", "empty"])
+def test_grouped_daily_invalid_answers_end_in_one_clear_error(sb, client, kind):
+    sb.faults.invalid_answers(kind, count=3, endpoint="grouped_daily")
+    with pytest.raises(PolygonInvalidAnswerError) as caught:
+        client.grouped_daily(SESSION)
+    message = str(caught.value)
+    assert "grouped_daily" in message and "after 2 retries" in message
+    assert sb.api_key not in message
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_aggs_results_null_is_retried(sb, client):
+    sb.faults.invalid_answers("results_null", count=1, endpoint="aggs")
+    frame = client.aggs("AAPL", 1, "day", SESSION - dt.timedelta(days=7), SESSION)
+    assert len(frame) == 6  # 2025-01-27..2025-02-03: six sessions
+    assert client.retries["aggs"] == 1
+
+
+def test_aggs_results_null_for_good_is_a_polygon_error(sb, client):
+    sb.faults.invalid_answers("results_null", count=5, endpoint="aggs")
+    with pytest.raises(PolygonError, match=r"results: null"):
+        client.aggs("AAPL", 1, "minute", SESSION, SESSION)
+
+
+def test_empty_grouped_daily_on_a_weekend_is_no_data_not_an_error(sb, client):
+    assert client.grouped_daily(SATURDAY).empty
+    assert client.retries["grouped_daily"] == 0
+
+
+def test_rest_sample_reconciliation_reports_results_null_instead_of_raising(sb, client):
+    from finance_pipeline.checks.rest_sample import grouped_vs_rest_sample
+
+    grouped = client.grouped_daily(SESSION)
+    sb.faults.invalid_answers("results_null", count=50, endpoint="aggs")
+    verdict = grouped_vs_rest_sample(grouped, client, SESSION, sample_size=3)
+    assert not verdict.passed
+    assert "could not fetch the old path" in verdict.description
+    assert "results: null" in verdict.description
