@@ -68,6 +68,9 @@ SPLITS = pa.schema(
         pa.field("split_from", pa.float64(), nullable=False),
         pa.field("split_to", pa.float64(), nullable=False),
         pa.field("id", pa.string()),
+        # v1 only (null when the v3 fallback served the run):
+        pa.field("adjustment_type", pa.string()),
+        pa.field("historical_adjustment_factor", pa.float64()),
     ]
 )
 
@@ -82,8 +85,12 @@ DIVIDENDS = pa.schema(
         pa.field("record_date", pa.date32()),
         pa.field("pay_date", pa.date32()),
         pa.field("frequency", pa.int64()),
-        pa.field("dividend_type", pa.string()),
+        pa.field("dividend_type", pa.string()),  # v3 only
         pa.field("id", pa.string()),
+        # v1 only (null when the v3 fallback served the run):
+        pa.field("distribution_type", pa.string()),
+        pa.field("split_adjusted_cash_amount", pa.float64()),
+        pa.field("historical_adjustment_factor", pa.float64()),
     ]
 )
 
