@@ -30,7 +30,9 @@ def invalid_answer(endpoint: str, url: str, body: Any) -> str | None:
     if not isinstance(body, dict):
         return None  # e.g. market holidays: a bare JSON array
     if "results" in body and body["results"] is None:
-        return "HTTP 200 with `results: null` (a known vendor answer; another attempt usually works)"
+        return (
+            "HTTP 200 with `results: null` (a known vendor answer; another attempt usually works)"
+        )
     if endpoint == "grouped_daily" and not body.get("results"):
         day = _grouped_day(url)
         if day is not None and is_session(day):

@@ -25,8 +25,8 @@ from urllib.parse import urlencode, urlsplit
 import urllib3
 
 from finance_pipeline.clients.polygon_rest import errors
-from finance_pipeline.clients.polygon_rest.answers import invalid_answer
 from finance_pipeline.clients.polygon_rest.accounting import Usage, endpoint_name
+from finance_pipeline.clients.polygon_rest.answers import invalid_answer
 from finance_pipeline.clients.rate_limit import RateLimiter
 from finance_pipeline.redaction import redact
 
