@@ -172,8 +172,8 @@ def adjustment_factors(context: dg.AssetExecutionContext, lake: LakeResource) ->
             "rows": table.num_rows,
             "tickers": int(frame["ticker"].nunique()) if len(frame) else 0,
             "events": len(events),
-            "splits": int((events["kind"] == "split").sum()),
-            "dividends": int((events["kind"] == "dividend").sum()),
+            "split_events": int((events["kind"] == "split").sum()),
+            "dividend_events": int((events["kind"] == "dividend").sum()),
         }
     )
     return table

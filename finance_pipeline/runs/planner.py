@@ -16,9 +16,12 @@ from typing import Any
 
 from finance_pipeline import router
 from finance_pipeline.registry import (
+    ADJUSTMENT_FACTORS,
+    CORPORATE_ACTIONS,
     CURATED_ASSETS,
     CURATED_OF,
     DAILY_BARS,
+    DERIVED_ASSETS,
     DIVIDENDS,
     FLAT_FILE_DAY_AGGS,
     FLAT_FILE_MINUTE_AGGS,
@@ -40,6 +43,7 @@ BATCHES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("day flat files and corporate actions", (FLAT_FILE_DAY_AGGS, SPLITS, DIVIDENDS)),
     ("minute flat files", (FLAT_FILE_MINUTE_AGGS,)),
     ("curated layer", CURATED_ASSETS),
+    ("adjustment factors", DERIVED_ASSETS),
 )
 CURATED_FROM_NAMED_TICKERS = "curated layer from per-ticker REST fills"
 # Sources fetched ticker by ticker: their assets take the planned tickers in run config.
@@ -163,6 +167,7 @@ def plan_runs(
                     tickers[asset] = demand.tickers
             if assets and demand.dataset in CURATED_OF:
                 curated.setdefault(CURATED_OF[demand.dataset], []).append(planned.session)
+    curated.update(_derived(routes, curated, raw))
     if reconcile and DAILY_BARS in routes:
         extra = routes[DAILY_BARS].sessions_for("flat_file")
         raw[GROUPED_DAILY_BARS] = sorted({*raw.get(GROUPED_DAILY_BARS, []), *extra})
@@ -174,6 +179,19 @@ def plan_runs(
     targets = {a: tuple(sorted(set(days))) for a, days in {**todo, **curated}.items() if days}
     api_calls = _quote(routes, todo, now, credentials, market_size)
     return RunPlan(routes, targets, tickers, skipped, api_calls)
+
+
+def _derived(
+    routes: Mapping[Dataset, router.Plan],
+    curated: Mapping[str, list[dt.date]],
+    raw: Mapping[str, list[dt.date]],
+) -> dict[str, list[dt.date]]:
+    """adjustment_factors reads daily bars and corporate actions: recomputed (0 API calls) on
+    every session either serves, when both are demanded."""
+    if CORPORATE_ACTIONS not in routes or DAILY_BARS not in routes:
+        return {}
+    served = [*curated.get(DAILY_BARS, []), *raw.get(SPLITS, [])]
+    return {ADJUSTMENT_FACTORS: served} if served else {}
 
 
 def _stored_for(dataset: Dataset, stored: Mapping[str, set[dt.date]]) -> frozenset[dt.date]:

@@ -26,18 +26,9 @@ aggregates of any timespan); `session` is the session whose rows are changed):
 - `volume_correction(endpoint, session, tickers=None, relative=0.001)`: volume times
   (1 + relative) for those tickers (None: all), like a vendor's late correction.
 - `empty_grouped_daily(session)`: grouped daily answers 200 with resultsCount 0 on a session.
-- `garbage_tickers(session, count=3)`: grouped daily of that session also carries `count`
-  made-up tickers (GARBAGE_TICKERS, in no reference data) with absurd prices that jump by
-  orders of magnitude from one session to the next (the real 2020-04-07..14 defect).
 
-Reference data faults (last until `clear()`):
-- `bogus_split(ticker, execution_date, split_from, split_to)`: both splits endpoints also
-  carry a split row the market did not do (prices do not move by it): a wrong row, or, with a
-  real split's ratio on another date, a duplicated one (v1's factors then include it, as the
-  vendor's would).
-- `unlisted_ticker(ticker)`: reference tickers leave out a ticker that still trades.
-- `remove_endpoint(endpoint)`: the endpoint answers 404 NOT_FOUND, like a deprecated
-  endpoint once the vendor removed it (e.g. "v1_splits" to exercise the v3 fallback).
+Vendor data defects (garbage tickers, bogus split rows, unlisted tickers, removed
+endpoints): see `sandbox.defects`, whose knobs are methods of `Faults` too.
 
 Flat-file faults (last until `clear()`; applied when the object is (re)published, and an already
 published object is replaced at once; `dataset` is "day_aggs_v1" or "minute_aggs_v1"):
@@ -64,6 +55,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from finance_pipeline.sandbox.defects import DefectFaults, check_endpoint, session_date
 from finance_pipeline.sandbox.rest import routes
 from finance_pipeline.sandbox.s3.objects import DATASETS
 
@@ -73,8 +65,6 @@ MAX_HANG_SECONDS = 120.0
 DEFAULT_BAD_HEADER = "ticker,volume,open,close,high,low,timestamp,transactions"
 PRICE_COLUMNS = ("open", "high", "low", "close")
 INVALID_ANSWERS = ("results_null", "not_json", "empty")
-GARBAGE_TICKERS = ("ZQXGB", "ZQXGC", "ZQXGD", "ZQXGE", "ZQXGF")
-_GARBAGE_PRICES = (0.0001, 98765.4321, 0.0203, 123456.0)
 
 
 @dataclass
@@ -109,25 +99,10 @@ class FileFaults:
     restatements: list[Restatement] = field(default_factory=list)
 
 
-def _session(value: dt.date | str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(value)
-
-
 def _count(count: int) -> int:
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     return int(count)
-
-
-def _check_endpoint(endpoint: str | None, allowed: Iterable[str]) -> str | None:
-    allowed = tuple(allowed)
-    if endpoint is not None and endpoint not in allowed:
-        raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {', '.join(allowed)}")
-    return endpoint
 
 
 def _check_dataset(dataset: str) -> str:
@@ -142,7 +117,7 @@ def _ticker_set(tickers: str | Iterable[str] | None) -> frozenset[str] | None:
     return frozenset([tickers] if isinstance(tickers, str) else tickers)
 
 
-class Faults:
+class Faults(DefectFaults):
     """Thread-safe store of injected faults. The servers read it; tests write it."""
 
     def __init__(self) -> None:
@@ -150,10 +125,7 @@ class Faults:
         self._transport: list[TransportFault] = []
         self._data: dict[tuple[str, dt.date], list[tuple[str, dict]]] = defaultdict(list)
         self._empty_grouped: set[dt.date] = set()
-        self._garbage: dict[dt.date, int] = {}
-        self._bogus_splits: list[tuple[str, dt.date, float, float]] = []
-        self._unlisted: set[str] = set()
-        self._removed: set[str] = set()
+        self._init_defects()
         self._files: dict[tuple[str, dt.date], FileFaults] = {}
         self._version = 0
         # Set by the sandbox: called (outside the lock) after a flat-file fault changed.
@@ -186,7 +158,7 @@ class Faults:
         self._add(TransportFault("hang", _count(count), endpoint, seconds=float(max_seconds)))
 
     def _add(self, fault: TransportFault) -> None:
-        _check_endpoint(fault.endpoint, REST_ENDPOINTS)
+        check_endpoint(fault.endpoint, REST_ENDPOINTS)
         with self._lock:
             self._transport.append(fault)
 
@@ -209,58 +181,7 @@ class Faults:
     # ---- REST data ------------------------------------------------------------------------
     def empty_grouped_daily(self, session: dt.date | str) -> None:
         with self._lock:
-            self._empty_grouped.add(_session(session))
-
-    def garbage_tickers(self, session: dt.date | str, count: int = 3) -> None:
-        if not 1 <= count <= len(GARBAGE_TICKERS):
-            raise ValueError(f"count must be within 1..{len(GARBAGE_TICKERS)}, got {count}")
-        with self._lock:
-            self._garbage[_session(session)] = count
-
-    def garbage(self, session: dt.date, frame: pd.DataFrame) -> pd.DataFrame:
-        """Grouped daily rows of `session` with its garbage tickers appended."""
-        with self._lock:
-            count = self._garbage.get(session, 0)
-        if not count or frame.empty:
-            return frame
-        rows = frame.iloc[[0] * count].copy()
-        rows["ticker"] = list(GARBAGE_TICKERS[:count])
-        for i, index in enumerate(rows.index[:count]):
-            price = _GARBAGE_PRICES[(session.toordinal() + i) % len(_GARBAGE_PRICES)]
-            rows.loc[index, [*PRICE_COLUMNS, "vwap"]] = price
-        rows["otc"] = False
-        return pd.concat([frame, rows], ignore_index=True)
-
-    # ---- reference data -------------------------------------------------------------------
-    def bogus_split(
-        self, ticker: str, execution_date: dt.date | str, split_from: float, split_to: float
-    ) -> None:
-        if split_from <= 0 or split_to <= 0:
-            raise ValueError("split_from and split_to must be > 0")
-        row = (ticker, _session(execution_date), float(split_from), float(split_to))
-        with self._lock:
-            self._bogus_splits.append(row)
-
-    def bogus_splits(self) -> list[tuple[str, dt.date, float, float]]:
-        with self._lock:
-            return list(self._bogus_splits)
-
-    def unlisted_ticker(self, ticker: str) -> None:
-        with self._lock:
-            self._unlisted.add(ticker)
-
-    def remove_endpoint(self, endpoint: str) -> None:
-        _check_endpoint(endpoint, REST_ENDPOINTS)
-        with self._lock:
-            self._removed.add(endpoint)
-
-    def is_removed(self, endpoint: str) -> bool:
-        with self._lock:
-            return endpoint in self._removed
-
-    def unlisted(self) -> frozenset[str]:
-        with self._lock:
-            return frozenset(self._unlisted)
+            self._empty_grouped.add(session_date(session))
 
     def corrupt_price(
         self, endpoint: str, session: dt.date | str, ticker: str, factor: float = 10.0
@@ -287,7 +208,7 @@ class Faults:
         if endpoint not in DATA_FAULT_ENDPOINTS:
             raise ValueError(f"data faults apply to {DATA_FAULT_ENDPOINTS}, not {endpoint!r}")
         with self._lock:
-            self._data[(endpoint, _session(session))].append((kind, params))
+            self._data[(endpoint, session_date(session))].append((kind, params))
 
     def alters(self, endpoint: str, dataset: str, session: dt.date) -> bool:
         """Whether REST data faults of `endpoint` or restatements of `dataset` touch `session`
@@ -354,7 +275,7 @@ class Faults:
         self._edit_file(dataset, session, lambda f: f.restatements.append(change))
 
     def _edit_file(self, dataset: str, session: dt.date | str, edit: Callable) -> None:
-        key = (_check_dataset(dataset), _session(session))
+        key = (_check_dataset(dataset), session_date(session))
         with self._lock:
             state = self._files.setdefault(key, FileFaults())
             edit(state)
@@ -404,10 +325,7 @@ class Faults:
             self._transport.clear()
             self._data.clear()
             self._empty_grouped.clear()
-            self._garbage.clear()
-            self._bogus_splits.clear()
-            self._unlisted.clear()
-            self._removed.clear()
+            self._clear_defects()
             touched = list(self._files)
             self._files.clear()
         self._notify(touched)

@@ -20,13 +20,20 @@ from finance_pipeline.calendar import next_session, sessions_between
 from finance_pipeline.checks.reconciliation import universe_snapshot_covers_traded_tickers
 from finance_pipeline.checks.vendor_defects import VENDOR_DEFECT_CHECKS, splits_confirmed
 from finance_pipeline.lake import Lake
-from finance_pipeline.sandbox.faults import GARBAGE_TICKERS
+from finance_pipeline.sandbox.defects import GARBAGE_TICKERS
 from finance_pipeline_tests.assets.support import RANGE_END, RANGE_START, sandbox_resources
 from finance_pipeline_tests.checks.support import meta
 from finance_pipeline_tests.conftest import SANDBOX_DEFAULTS
 
 CLEAN, GARBAGE_1, GARBAGE_2 = dt.date(2025, 1, 13), dt.date(2025, 1, 14), dt.date(2025, 1, 15)
 WRONG = dt.date(2024, 12, 3)  # a made-up 1-for-3 split of MSFT, which never split
+
+
+DAILY_ASSETS_AND_CHECKS = [
+    grouped_daily_bars,
+    universe_snapshot,
+    universe_snapshot_covers_traded_tickers,
+]
 
 
 def _check(name: str, asset: str) -> dg.AssetChecksDefinition:
@@ -79,8 +86,7 @@ def world(tmp_path_factory):
             )
             daily = {
                 day: dg.materialize(
-                    [grouped_daily_bars, universe_snapshot, jump_check]
-                    + [universe_snapshot_covers_traded_tickers],
+                    [*DAILY_ASSETS_AND_CHECKS, jump_check],
                     resources=resources,
                     instance=instance,
                     partition_key=day.isoformat(),

@@ -38,11 +38,11 @@ def split_verdict(
     """Splits executed on `session` against the raw closes of the previous session (`before`)
     and of `session` (`on`); None when those bars are not stored."""
     if splits.empty:
-        return Verdict.ok(f"no split on {session}", splits=0, confirmed=0, unconfirmed=0)
+        return Verdict.ok(f"no split on {session}", split_rows=0, confirmed=0, unconfirmed=0)
     if before is None or on is None:
         return Verdict.ok(
             f"{len(splits)} split(s) on {session}: bars around it not stored, nothing verified",
-            splits=len(splits),
+            split_rows=len(splits),
             confirmed=0,
             unconfirmed=0,
             skipped=1,
@@ -63,7 +63,7 @@ def split_verdict(
                 f"(prices moved {implied:.3g}x)"
             )
     meta = {
-        "splits": len(splits),
+        "split_rows": len(splits),
         "confirmed": confirmed,
         "unconfirmed": len(bad),
         "unverifiable": unverifiable,
