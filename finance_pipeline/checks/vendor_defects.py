@@ -100,12 +100,18 @@ def factors_match_vendor(lake: Lake, session: dt.date) -> Verdict:
 
 
 def _check(
-    evaluate: Callable[[Lake, dt.date], Verdict], *, asset: str, name: str, description: str
+    evaluate: Callable[[Lake, dt.date], Verdict],
+    *,
+    asset: str,
+    name: str,
+    description: str,
+    reads: tuple[str, ...] = (),
 ) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset,
         name=name,
         description=description,
+        additional_deps=list(reads),  # run after them when they are in the same run
         blocking=False,
         partitions_def=TRADING_SESSIONS,
         required_resource_keys={LAKE_RESOURCE_KEY},
@@ -129,6 +135,7 @@ VENDOR_DEFECT_CHECKS = [
         splits_confirmed,
         asset=SPLITS,
         name="confirmed_by_prices",
+        reads=_RAW_DAY_BARS,
         description=(
             "Each split row confirmed by the raw price ratio across its session (previous close "
             f"/ close within {SPLIT_TOLERANCE:.0%} of split_to/split_from; flat-file day aggs, "
@@ -141,6 +148,7 @@ VENDOR_DEFECT_CHECKS = [
             asset=dataset,
             name="no_unexplained_price_jumps",
             description=_JUMP_TEXT,
+            reads=(SPLITS, DIVIDENDS),
         )
         for dataset in (GROUPED_DAILY_BARS, FLAT_FILE_DAY_AGGS)
     ),

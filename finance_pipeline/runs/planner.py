@@ -38,9 +38,11 @@ from finance_pipeline.registry import (
 # The order runs execute in, as batches of assets: sources first, then the curated layer built
 # from them. Assets of one batch with the same sessions and run size share runs.
 BATCHES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # Corporate actions first: the bars' price-jump checks read them.
+    ("corporate actions", (SPLITS, DIVIDENDS)),
     ("API sources", (UNIVERSE_SNAPSHOT, GROUPED_DAILY_BARS)),
     ("REST fills (named tickers)", (REST_FILLS,)),
-    ("day flat files and corporate actions", (FLAT_FILE_DAY_AGGS, SPLITS, DIVIDENDS)),
+    ("day flat files", (FLAT_FILE_DAY_AGGS,)),
     ("minute flat files", (FLAT_FILE_MINUTE_AGGS,)),
     ("curated layer", CURATED_ASSETS),
     ("adjustment factors", DERIVED_ASSETS),
