@@ -72,6 +72,7 @@ class PolygonClient:
             in_flight_ttl_seconds=connect_timeout_seconds + read_timeout_seconds,
         )
         self.usage = Usage()
+        self.page_limit = 1000  # rows per page of the /stocks/v1 listings (the vendor's maximum)
         self._rest = RESTClient(
             api_key=key,
             connect_timeout=connect_timeout_seconds,
@@ -172,7 +173,7 @@ class PolygonClient:
                 "execution_date.gte": start.isoformat(),
                 "execution_date.lte": end.isoformat(),
                 "sort": "execution_date.asc",
-                "limit": 1000,
+                "limit": self.page_limit,
             },
         )
         return typed_frame(rows, SPLITS_COLUMNS, f"v1 splits {start}..{end}")
@@ -187,7 +188,7 @@ class PolygonClient:
                 "ex_dividend_date.gte": start.isoformat(),
                 "ex_dividend_date.lte": end.isoformat(),
                 "sort": "ex_dividend_date.asc",
-                "limit": 1000,
+                "limit": self.page_limit,
             },
         )
         return typed_frame(rows, DIVIDENDS_COLUMNS, f"v1 dividends {start}..{end}")

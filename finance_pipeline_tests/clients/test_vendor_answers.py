@@ -1,4 +1,4 @@
-"""HTTP 200 answers that are not data (`results: null`, non-JSON, an empty whole-market answer
+"""The real service's answers through PolygonClient: HTTP 200 answers that are not data
 on a session) are retried under the one retry policy, then end in one clear PolygonError."""
 
 from __future__ import annotations
@@ -86,3 +86,43 @@ def test_rest_sample_reconciliation_reports_results_null_instead_of_raising(sb, 
     assert not verdict.passed
     assert "could not fetch the old path" in verdict.description
     assert "results: null" in verdict.description
+
+
+def test_v1_listings_follow_opaque_cursors_under_the_one_retry_policy(sb, client):
+    start, end = dt.date(2024, 12, 3), dt.date(2025, 2, 3)
+    whole = client.stocks_dividends(start, end)
+    client.page_limit = 3
+    sb.faults.server_errors(1, status=503, endpoint="v1_dividends")  # a page is retried
+    paged = client.stocks_dividends(start, end)
+    assert len(whole) > 6 and paged.equals(whole)
+    pages = -(-len(whole) // 3)
+    assert client.calls["v1_dividends"] == 1 + pages + 1  # the first frame, the pages, a retry
+    assert client.retries["v1_dividends"] == 1
+    cursors = [r.path for r in sb.counters.request_log if r.endpoint == "v1_dividends"]
+    assert len(cursors) == client.calls["v1_dividends"]
+
+
+def test_aggs_next_url_carries_an_opaque_cursor_the_client_follows(sb, client):
+    import json
+    import urllib.request
+
+    url = (
+        f"{sb.rest_url}/v2/aggs/ticker/AAPL/range/1/minute/{SESSION}/{SESSION}"
+        "?adjusted=false&limit=100"
+    )
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {sb.api_key}"})
+    with urllib.request.urlopen(request) as answer:
+        body = json.loads(answer.read())
+    next_url = body["next_url"]
+    path, _, query = next_url.partition("?")
+    assert query.startswith("cursor=") and "adjusted" not in query and "limit" not in query
+    assert path.rsplit("/", 2)[-2].isdigit()  # the new bound in the path (Unix ms)
+    from polygon import RESTClient
+
+    official = RESTClient(api_key=sb.api_key, base=sb.rest_url, retries=0)
+    minutes = list(
+        official.list_aggs("AAPL", 1, "minute", SESSION, SESSION, adjusted=False, limit=100)
+    )
+    expected = sb.market.minute_bars(SESSION, ["AAPL"])
+    assert len(minutes) == len(expected) > 100
+    assert [m.timestamp for m in minutes] == (expected["window_start"] // 1_000_000).tolist()
