@@ -1,5 +1,6 @@
-"""The real service's answers through PolygonClient: HTTP 200 answers that are not data
-on a session) are retried under the one retry policy, then end in one clear PolygonError."""
+"""The real service's answers through PolygonClient over HTTP: answers that are HTTP 200 and
+not data (`results: null`, non-JSON, an empty whole-market answer on a session) retried under
+the one retry policy, then one clear PolygonError; opaque cursors followed."""
 
 from __future__ import annotations
 
