@@ -38,6 +38,6 @@ def invalid_answer(endpoint: str, url: str, body: Any) -> str | None:
         if day is not None and is_session(day):
             return (
                 f"HTTP 200 with no results for trading session {day} (an empty whole-market "
-                "answer: not published yet, or a vendor outage)"
+                "result: not published yet, or a vendor outage)"
             )
     return None
