@@ -33,7 +33,8 @@ endpoints): see `sandbox.defects`, whose knobs are methods of `Faults` too.
 Flat-file faults (last until `clear()`; applied when the object is (re)published, and an already
 published object is replaced at once; `dataset` is "day_aggs_v1" or "minute_aggs_v1"):
 - `truncate(dataset, session)`: the object is a gzip stream cut in half.
-- `remove(dataset, session)`: no object (404 NoSuchKey), even after its publish time.
+- `remove(dataset, session)`: no object, even after its publish time (S3 answers 403 for it,
+  like any unpublished session object; the listing does not show it).
 - `late(dataset, session, delay)`: published `delay` after the normal publish time.
 - `restate(dataset, session, tickers=None, price_factor=1.0, volume_delta=0.0)`: the vendor
   corrects the session: o/h/l/c times price_factor and volume plus volume_delta for those
