@@ -129,6 +129,8 @@ def build_lake(root: Path, tickers: int, years: int, seed: int = SEED) -> dict[s
                     "split_from": [f for _, f, _ in events],
                     "split_to": [t for _, _, t in events],
                     "id": [f"S{index}-{t}" for t, _, _ in events],
+                    "adjustment_type": [None] * len(events),
+                    "historical_adjustment_factor": pa.array([None] * len(events), pa.float64()),
                 },
             )
         paying = payers[(index % 63) == phase]
@@ -150,6 +152,9 @@ def build_lake(root: Path, tickers: int, years: int, seed: int = SEED) -> dict[s
                     "frequency": [4] * count,
                     "dividend_type": ["CD"] * count,
                     "id": [f"D{index}-{p}" for p in paying],
+                    "distribution_type": ["recurring"] * count,
+                    "split_adjusted_cash_amount": pa.array([None] * count, pa.float64()),
+                    "historical_adjustment_factor": pa.array([None] * count, pa.float64()),
                 },
             )
     return {
@@ -166,13 +171,16 @@ def lake_for(tickers: int, years: int, rebuild: bool) -> tuple[Path, dict[str, A
     """The scratch lake of this size, built unless a complete one is there."""
     root = SCRATCH / f"reads-{tickers}x{years}"
     marker = root / ".complete.json"
+    # A lake written with other schemas (e.g. before a column was added) is rebuilt.
+    schemas_seen = {name: str(schema) for name, schema in schemas.DATASETS.items()}
     if marker.exists() and not rebuild:
         info = json.loads(marker.read_text())
-        return root, info | {"reused": True}
+        if info.get("schemas") == schemas_seen:
+            return root, {k: v for k, v in info.items() if k != "schemas"} | {"reused": True}
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     info = build_lake(root, tickers, years)
-    marker.write_text(json.dumps(info))
+    marker.write_text(json.dumps(info | {"schemas": schemas_seen}))
     return root, info | {"reused": False}
 
 

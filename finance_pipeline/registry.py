@@ -23,6 +23,7 @@ SPLITS: Final = "splits"
 DIVIDENDS: Final = "dividends"
 DAILY_BARS: Final = "daily_bars"
 MINUTE_BARS: Final = "minute_bars"
+ADJUSTMENT_FACTORS: Final = "adjustment_factors"
 
 # Raw assets store what a source returned; curated assets pick the best stored source.
 RAW_ASSETS: tuple[str, ...] = (
@@ -35,7 +36,9 @@ RAW_ASSETS: tuple[str, ...] = (
     DIVIDENDS,
 )
 CURATED_ASSETS: tuple[str, ...] = (DAILY_BARS, MINUTE_BARS)
-ALL_ASSETS: tuple[str, ...] = (*RAW_ASSETS, *CURATED_ASSETS)
+# Derived from corporate actions and daily bars (no `source` column): the price factors.
+DERIVED_ASSETS: tuple[str, ...] = (ADJUSTMENT_FACTORS,)
+ALL_ASSETS: tuple[str, ...] = (*RAW_ASSETS, *CURATED_ASSETS, *DERIVED_ASSETS)
 BAR_ASSETS: tuple[str, ...] = (
     GROUPED_DAILY_BARS,
     FLAT_FILE_DAY_AGGS,

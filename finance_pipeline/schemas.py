@@ -68,6 +68,9 @@ SPLITS = pa.schema(
         pa.field("split_from", pa.float64(), nullable=False),
         pa.field("split_to", pa.float64(), nullable=False),
         pa.field("id", pa.string()),
+        # v1 only (null when the v3 fallback served the run):
+        pa.field("adjustment_type", pa.string()),
+        pa.field("historical_adjustment_factor", pa.float64()),
     ]
 )
 
@@ -82,8 +85,28 @@ DIVIDENDS = pa.schema(
         pa.field("record_date", pa.date32()),
         pa.field("pay_date", pa.date32()),
         pa.field("frequency", pa.int64()),
-        pa.field("dividend_type", pa.string()),
+        pa.field("dividend_type", pa.string()),  # v3 only
         pa.field("id", pa.string()),
+        # v1 only (null when the v3 fallback served the run):
+        pa.field("distribution_type", pa.string()),
+        pa.field("split_adjusted_cash_amount", pa.float64()),
+        pa.field("historical_adjustment_factor", pa.float64()),
+    ]
+)
+
+# Per session, the factors that bring a raw price of that session to today's share basis, for
+# every ticker with a stored corporate action after it: split_factor divides prices (Polygon's
+# adjusted=true), dividend_factor multiplies the split-adjusted close (total return). The
+# vendor's columns are its historical_adjustment_factor in the same convention (null where
+# the rows came from the v3 fallback, which has none).
+ADJUSTMENT_FACTORS = pa.schema(
+    [
+        pa.field("session", pa.date32(), nullable=False),
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("split_factor", pa.float64(), nullable=False),
+        pa.field("dividend_factor", pa.float64(), nullable=False),
+        pa.field("vendor_split_factor", pa.float64()),
+        pa.field("vendor_dividend_factor", pa.float64()),
     ]
 )
 
@@ -98,6 +121,7 @@ DATASETS: dict[str, pa.Schema] = {
     registry.DIVIDENDS: DIVIDENDS,
     registry.DAILY_BARS: CURATED_BARS,
     registry.MINUTE_BARS: CURATED_BARS,
+    registry.ADJUSTMENT_FACTORS: ADJUSTMENT_FACTORS,
 }
 
 # Primary keys, for de-duplication and the unique-key checks.
@@ -111,6 +135,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     registry.DIVIDENDS: ("ticker", "ex_dividend_date"),
     registry.DAILY_BARS: ("ticker", "session"),
     registry.MINUTE_BARS: ("ticker", "window_start"),
+    registry.ADJUSTMENT_FACTORS: ("ticker", "session"),
 }
 
 

@@ -10,8 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_POLYGON_BASE_URL = "https://api.polygon.io"
-DEFAULT_FLATFILES_ENDPOINT_URL = "https://files.polygon.io"
+# The vendor (Polygon, now Massive) documents the massive hosts; api.polygon.io and
+# files.polygon.io serve the same data and keep working.
+DEFAULT_POLYGON_BASE_URL = "https://api.massive.com"
+DEFAULT_FLATFILES_ENDPOINT_URL = "https://files.massive.com"
 DEFAULT_FLATFILES_BUCKET = "flatfiles"
 DEFAULT_LAKE = ".lake"
 

@@ -5,6 +5,7 @@ Asset modules do not use `from __future__ import annotations`: Dagster checks th
 annotation at definition time and refuses it as a string.
 """
 
+from finance_pipeline.assets.adjustment_factors import adjustment_factors as adjustment_factors
 from finance_pipeline.assets.corporate_actions import dividends as dividends
 from finance_pipeline.assets.corporate_actions import splits as splits
 from finance_pipeline.assets.curated import CURATED_ASSETS as CURATED_ASSETS

@@ -1,4 +1,8 @@
-"""splits and dividends: corporate actions, stored raw and applied to prices at read time."""
+"""splits and dividends: corporate actions, stored raw and applied to prices at read time.
+
+Fetched from the current `/stocks/v1/splits|dividends` endpoints (with the vendor's
+`historical_adjustment_factor`); the deprecated v3 endpoints serve a run only when v1 is
+refused (404 once removed, 403), said in the metadata (`endpoint`, `v1_refused`)."""
 
 import datetime as dt
 from collections.abc import Callable
@@ -14,7 +18,11 @@ from finance_pipeline.assets.common import (
     source_asset,
 )
 from finance_pipeline.calendar import previous_session
-from finance_pipeline.clients import PolygonClient
+from finance_pipeline.clients import (
+    PolygonBadRequestError,
+    PolygonClient,
+    PolygonNotEntitledError,
+)
 from finance_pipeline.registry import DIVIDENDS, SPLITS
 from finance_pipeline.resources.polygon import PolygonResource
 
@@ -51,18 +59,39 @@ def normalize_actions(
     schema: pa.Schema,
     date_columns: tuple[str, ...],
 ) -> tuple[pd.DataFrame, int]:
-    """Schema columns with typed dates, de-duplicated on (ticker, date_column) keeping the
-    lowest id so re-runs are deterministic. Returns the frame and how many rows were dropped."""
+    """Schema columns with typed dates, de-duplicated on (ticker, date_column). The row kept
+    is the first in an order of every column (id first, missing ids last), so it does not
+    depend on the order the vendor sent rows in, also when ids are absent (v3). Returns the
+    frame and how many rows were dropped."""
     frame = raw.reindex(columns=schema.names).copy()
     for column in date_columns:
         frame[column] = _dates(frame[column])
     frame["id"] = frame["id"].astype(object).where(frame["id"].notna(), None)
-    frame = frame.sort_values(["ticker", date_column, "id"], na_position="last")
+    rest = [c for c in schema.names if c not in ("session", "ticker", date_column, "id")]
+    order = ["ticker", date_column, "id", *rest]
+    frame = frame.sort_values(order, na_position="last", kind="stable", key=_sortable)
     deduped = frame.drop_duplicates(["ticker", date_column], keep="first")
     return deduped.reset_index(drop=True), len(frame) - len(deduped)
 
 
+def _sortable(column: pd.Series) -> pd.Series:
+    """Dates and strings compare as text (object columns mixing None would not sort)."""
+    if column.dtype == object:
+        return column.map(lambda v: None if v is None else str(v))
+    return column
+
+
 Fetch = Callable[[PolygonClient, dt.date, dt.date], pd.DataFrame]
+
+
+def fetch_with_fallback(
+    client: PolygonClient, start: dt.date, end: dt.date, current: Fetch, deprecated: Fetch
+) -> tuple[pd.DataFrame, str | None]:
+    """The v1 answer, else (when v1 is refused) the v3 one with the refusal."""
+    try:
+        return current(client, start, end), None
+    except (PolygonBadRequestError, PolygonNotEntitledError) as exc:
+        return deprecated(client, start, end), str(exc)
 
 
 def load_actions(
@@ -71,7 +100,7 @@ def load_actions(
     dataset: str,
     date_column: str,
     date_columns: tuple[str, ...],
-    fetch: Fetch,
+    fetch: tuple[Fetch, Fetch],
 ) -> dg.Output:
     """Fetch the run's whole range in one paginated query; the IO manager writes every session
     of the range from the `session` column (empty where there was no event)."""
@@ -79,7 +108,9 @@ def load_actions(
     start, end = fetch_window(sessions)
     metrics = RunMetrics()
     with metrics.polygon(polygon) as client:
-        raw = fetch(client, start, end)
+        raw, refused = fetch_with_fallback(client, start, end, *fetch)
+    if refused:
+        context.log.warning(f"{dataset}: /stocks/v1 refused, served by deprecated v3: {refused}")
     schema = schemas.DATASETS[dataset]
     frame, dropped = normalize_actions(raw, date_column, schema, date_columns)
     in_window = frame[date_column].between(start, end)
@@ -97,12 +128,14 @@ def load_actions(
             old_path_calls=len(sessions),  # one query per session
             sessions=len(sessions),
             duplicates_dropped=dropped,
+            endpoint=f"/v3/reference/{dataset}" if refused else f"/stocks/v1/{dataset}",
+            v1_refused=refused or "no",
         ),
     )
 
 
 def _action_asset(
-    asset: str, date_columns: tuple[str, ...], fetch: Fetch, description: str
+    asset: str, date_columns: tuple[str, ...], fetch: tuple[Fetch, Fetch], description: str
 ) -> dg.AssetsDefinition:
     """A corporate-action asset keyed by its first date column, one paginated query per run."""
 
@@ -121,15 +154,19 @@ def _action_asset(
 splits = _action_asset(
     SPLITS,
     ("execution_date",),
-    lambda client, start, end: client.splits(start, end),
-    "Stock splits (Polygon /v3/reference/splits) by execution_date, the first session that "
-    "trades post-split; de-duplicated on (ticker, execution_date). Prices stay unadjusted in "
-    "the lake and are adjusted at read time from this table.",
+    (PolygonClient.stocks_splits, PolygonClient.splits),
+    "Stock splits (Polygon /stocks/v1/splits; the deprecated /v3/reference/splits only when "
+    "v1 is refused, named in the `endpoint` metadata) by execution_date, the first session "
+    "that trades post-split, with adjustment_type and the vendor's cumulative "
+    "historical_adjustment_factor; de-duplicated on (ticker, execution_date). Prices stay "
+    "unadjusted in the lake and are adjusted at read time from this table.",
 )
 dividends = _action_asset(
     DIVIDENDS,
     ("ex_dividend_date", "declaration_date", "record_date", "pay_date"),
-    lambda client, start, end: client.dividends(start, end),
-    "Cash dividends (Polygon /v3/reference/dividends) by ex_dividend_date; de-duplicated on "
-    "(ticker, ex_dividend_date). Used for total-return adjustment at read time.",
+    (PolygonClient.stocks_dividends, PolygonClient.dividends),
+    "Cash dividends (Polygon /stocks/v1/dividends; the deprecated /v3/reference/dividends "
+    "only when v1 is refused) by ex_dividend_date, with distribution_type, "
+    "split_adjusted_cash_amount and the vendor's historical_adjustment_factor; de-duplicated "
+    "on (ticker, ex_dividend_date). Used for total-return adjustment at read time.",
 )

@@ -15,7 +15,7 @@ from finance_pipeline.assets.common import (
     run_session,
     source_asset,
 )
-from finance_pipeline.clients import PolygonBadRequestError
+from finance_pipeline.clients import PolygonBadRequestError, PolygonInvalidAnswerError
 from finance_pipeline.registry import REST_FILLS
 from finance_pipeline.resources.polygon import PolygonResource
 from finance_pipeline.settings import watchlist
@@ -62,7 +62,8 @@ def ticker_bars(raw: pd.DataFrame, ticker: str, session: dt.date) -> pd.DataFram
         "Unadjusted per-ticker MINUTE bars (Polygon aggregates, adjusted=false), one call per "
         "ticker, for the tickers in run config (the planner sends the watchlist, "
         "FINANCE_PIPELINE_WATCHLIST, for sessions the minute flat files do not cover yet; "
-        "without config: the watchlist). Unknown tickers are reported in metadata, not fatal."
+        "without config: the watchlist). Unknown tickers, and tickers whose answers stayed invalid "
+        "(`results: null`, non-JSON) after the retries, are reported in metadata, not fatal."
     ),
 )
 def rest_fills(
@@ -78,6 +79,7 @@ def rest_fills(
     frames: list[pd.DataFrame] = []
     unknown: list[str] = []
     empty: list[str] = []
+    invalid: list[str] = []
     with metrics.polygon(polygon) as client:
         for ticker in tickers:
             try:
@@ -85,6 +87,10 @@ def rest_fills(
             except PolygonBadRequestError as exc:
                 context.log.warning(f"rest_fills: skipping ticker {ticker!r}: {exc}")
                 unknown.append(ticker)
+                continue
+            except PolygonInvalidAnswerError as exc:  # one ticker's bad answer, retries spent
+                context.log.warning(f"rest_fills: no usable answer for {ticker!r}: {exc}")
+                invalid.append(ticker)
                 continue
             if raw.empty:
                 empty.append(ticker)
@@ -105,6 +111,7 @@ def rest_fills(
         old_path_calls=old_path_calls(len(tickers), 1),
         unknown_tickers=len(unknown),
         empty_tickers=len(empty),
-        tickers_without_data=", ".join(unknown + empty) or "none",
+        invalid_answer_tickers=len(invalid),
+        tickers_without_data=", ".join(unknown + empty + invalid) or "none",
     )
     return dg.Output(table, metadata=metadata)

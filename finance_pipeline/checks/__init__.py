@@ -4,8 +4,9 @@ the sensor that reports failed checks.
 Two layers, told apart by folder:
 - `rules/`: pure pandas/pyarrow logic, no Dagster: frames in, `Verdict`s out;
 - the modules here, the Dagster glue: `reconciliation` and `rest_sample` (the data paths agree),
-  `quality` (each stored bars partition), `freshness` (each source on time), `alerts` (the
-  check-failure sensor), `quarantine_alerts` (the sensor for refused new partitions) and
+  `quality` (each stored bars partition), `vendor_defects` (the vendor's known defects:
+  split rows, price jumps, its adjustment factors), `freshness` (each source on time), `alerts`
+  (the check-failure sensor), `quarantine_alerts` (the sensor for refused new partitions) and
   `context` (the lake resource, sessions and results they share).
 
 definitions.py wires these lists: ALL_CHECKS into `asset_checks`, CHECK_SENSORS into `sensors`,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from finance_pipeline.checks.freshness import FRESHNESS_CHECKS
     from finance_pipeline.checks.quality import QUALITY_CHECKS
     from finance_pipeline.checks.reconciliation import RECONCILIATION_CHECKS
+    from finance_pipeline.checks.vendor_defects import VENDOR_DEFECT_CHECKS
 
     ALL_CHECKS: list
     CHECK_SENSORS: list
@@ -33,6 +35,7 @@ __all__ = [
     "FRESHNESS_CHECKS",
     "QUALITY_CHECKS",
     "RECONCILIATION_CHECKS",
+    "VENDOR_DEFECT_CHECKS",
     "Notifier",
 ]
 
@@ -46,6 +49,7 @@ def __getattr__(name: str) -> Any:
         quality,
         quarantine_alerts,
         reconciliation,
+        vendor_defects,
     )
 
     exports: dict[str, Any] = {
@@ -53,12 +57,14 @@ def __getattr__(name: str) -> Any:
             *reconciliation.RECONCILIATION_CHECKS,
             *quality.QUALITY_CHECKS,
             *freshness.FRESHNESS_CHECKS,
+            *vendor_defects.VENDOR_DEFECT_CHECKS,
         ],
         "CHECK_SENSORS": [alerts.check_failure_alerts, quarantine_alerts.quarantine_alerts],
         "CHECK_SCHEDULES": [freshness.freshness_schedule],
         "FRESHNESS_CHECKS": freshness.FRESHNESS_CHECKS,
         "QUALITY_CHECKS": quality.QUALITY_CHECKS,
         "RECONCILIATION_CHECKS": reconciliation.RECONCILIATION_CHECKS,
+        "VENDOR_DEFECT_CHECKS": vendor_defects.VENDOR_DEFECT_CHECKS,
         "Notifier": alerts.Notifier,
     }
     globals().update(exports)  # built once: later lookups find the module attributes

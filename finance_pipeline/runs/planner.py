@@ -16,9 +16,12 @@ from typing import Any
 
 from finance_pipeline import router
 from finance_pipeline.registry import (
+    ADJUSTMENT_FACTORS,
+    CORPORATE_ACTIONS,
     CURATED_ASSETS,
     CURATED_OF,
     DAILY_BARS,
+    DERIVED_ASSETS,
     DIVIDENDS,
     FLAT_FILE_DAY_AGGS,
     FLAT_FILE_MINUTE_AGGS,
@@ -37,11 +40,14 @@ from finance_pipeline.registry import (
 # The order runs execute in, as batches of assets: sources first, then the curated layer built
 # from them. Assets of one batch with the same sessions and run size share runs.
 BATCHES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # Corporate actions first: the bars' price-jump checks read them.
+    ("corporate actions", (SPLITS, DIVIDENDS)),
     ("API sources", (UNIVERSE_SNAPSHOT, GROUPED_DAILY_BARS)),
     ("REST fills (named tickers)", (REST_FILLS,)),
-    ("day flat files and corporate actions", (FLAT_FILE_DAY_AGGS, SPLITS, DIVIDENDS)),
+    ("day flat files", (FLAT_FILE_DAY_AGGS,)),
     ("minute flat files", (FLAT_FILE_MINUTE_AGGS,)),
     ("curated layer", CURATED_ASSETS),
+    ("adjustment factors", DERIVED_ASSETS),
 )
 CURATED_FROM_NAMED_TICKERS = "curated layer from per-ticker REST fills"
 # Sources fetched ticker by ticker: their assets take the planned tickers in run config.
@@ -168,6 +174,7 @@ def plan_runs(
             if assets and demand.dataset in CURATED_OF:
                 curated.setdefault(CURATED_OF[demand.dataset], []).append(planned.session)
     _add_repairs(bad, routes, raw, curated)
+    curated.update(_derived(routes, curated, raw))
     if reconcile and DAILY_BARS in routes:
         extra = routes[DAILY_BARS].sessions_for("flat_file")
         raw[GROUPED_DAILY_BARS] = sorted({*raw.get(GROUPED_DAILY_BARS, []), *extra})
@@ -224,6 +231,19 @@ def _without_bad_sources(
         for _, raw in pairs:
             result.get(curated, set()).difference_update(bad.get(raw, set()))
     return result
+
+
+def _derived(
+    routes: Mapping[Dataset, router.Plan],
+    curated: Mapping[str, list[dt.date]],
+    raw: Mapping[str, list[dt.date]],
+) -> dict[str, list[dt.date]]:
+    """adjustment_factors reads daily bars and corporate actions: recomputed (0 API calls) on
+    every session either serves, when both are demanded."""
+    if CORPORATE_ACTIONS not in routes or DAILY_BARS not in routes:
+        return {}
+    served = [*curated.get(DAILY_BARS, []), *raw.get(SPLITS, [])]
+    return {ADJUSTMENT_FACTORS: served} if served else {}
 
 
 def _stored_for(dataset: Dataset, stored: Mapping[str, set[dt.date]]) -> frozenset[dt.date]:

@@ -10,6 +10,10 @@ requests that passed auth and the rate limit, and do not count against the rate 
 - `rate_limit_storm(count, endpoint=None)`: the next `count` matching requests get the 429 body.
 - `slow(seconds, count=1, endpoint=None)`: the next `count` matching requests are answered
   normally after `seconds`.
+- `invalid_answers(kind, count=1, endpoint=None)`: the next `count` matching requests get
+  HTTP 200 that is not data, as the real service sometimes answers: kind "results_null"
+  (`"results": null` with status OK), "not_json" (an HTML page) or "empty" (status OK, no
+  `results` key, counts 0: an empty whole-market answer on grouped daily).
 - `hang(count=1, endpoint=None, max_seconds=120)`: the next `count` matching requests are held
   with no answer until the client disconnects or the sandbox stops (then the connection is
   closed without a response), at most `max_seconds` (<= 120), after which they get a 504.
@@ -23,10 +27,14 @@ aggregates of any timespan); `session` is the session whose rows are changed):
   (1 + relative) for those tickers (None: all), like a vendor's late correction.
 - `empty_grouped_daily(session)`: grouped daily answers 200 with resultsCount 0 on a session.
 
+Vendor data defects (garbage tickers, bogus split rows, unlisted tickers, removed
+endpoints): see `sandbox.defects`, whose knobs are methods of `Faults` too.
+
 Flat-file faults (last until `clear()`; applied when the object is (re)published, and an already
 published object is replaced at once; `dataset` is "day_aggs_v1" or "minute_aggs_v1"):
 - `truncate(dataset, session)`: the object is a gzip stream cut in half.
-- `remove(dataset, session)`: no object (404 NoSuchKey), even after its publish time.
+- `remove(dataset, session)`: no object, even after its publish time (S3 answers 403 for it,
+  like any unpublished session object; the listing does not show it).
 - `late(dataset, session, delay)`: published `delay` after the normal publish time.
 - `restate(dataset, session, tickers=None, price_factor=1.0, volume_delta=0.0)`: the vendor
   corrects the session: o/h/l/c times price_factor and volume plus volume_delta for those
@@ -50,6 +58,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from finance_pipeline.sandbox.defects import DefectFaults, check_endpoint, session_date
 from finance_pipeline.sandbox.rest import routes
 from finance_pipeline.sandbox.s3.objects import DATASETS
 
@@ -58,11 +67,13 @@ DATA_FAULT_ENDPOINTS = (routes.GROUPED_DAILY, routes.AGGS)
 MAX_HANG_SECONDS = 120.0
 DEFAULT_BAD_HEADER = "ticker,volume,open,close,high,low,timestamp,transactions"
 PRICE_COLUMNS = ("open", "high", "low", "close")
+INVALID_ANSWERS = ("results_null", "not_json", "empty")
 
 
 @dataclass
 class TransportFault:
-    """One pending transport fault; `kind` is "error", "rate_limit", "slow" or "hang"."""
+    """One pending transport fault; `kind` is "error", "rate_limit", "slow", "hang", or one of
+    INVALID_ANSWERS."""
 
     kind: str
     remaining: int
@@ -92,25 +103,10 @@ class FileFaults:
     keep_share: float | None = None
 
 
-def _session(value: dt.date | str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(value)
-
-
 def _count(count: int) -> int:
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     return int(count)
-
-
-def _check_endpoint(endpoint: str | None, allowed: Iterable[str]) -> str | None:
-    allowed = tuple(allowed)
-    if endpoint is not None and endpoint not in allowed:
-        raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {', '.join(allowed)}")
-    return endpoint
 
 
 def _check_dataset(dataset: str) -> str:
@@ -125,7 +121,7 @@ def _ticker_set(tickers: str | Iterable[str] | None) -> frozenset[str] | None:
     return frozenset([tickers] if isinstance(tickers, str) else tickers)
 
 
-class Faults:
+class Faults(DefectFaults):
     """Thread-safe store of injected faults. The servers read it; tests write it."""
 
     def __init__(self) -> None:
@@ -133,6 +129,7 @@ class Faults:
         self._transport: list[TransportFault] = []
         self._data: dict[tuple[str, dt.date], list[tuple[str, dict]]] = defaultdict(list)
         self._empty_grouped: set[dt.date] = set()
+        self._init_defects()
         self._files: dict[tuple[str, dt.date], FileFaults] = {}
         self._version = 0
         # Set by the sandbox: called (outside the lock) after a flat-file fault changed.
@@ -152,6 +149,11 @@ class Faults:
             raise ValueError(f"slow seconds must be within 0..{MAX_HANG_SECONDS}, got {seconds}")
         self._add(TransportFault("slow", _count(count), endpoint, seconds=float(seconds)))
 
+    def invalid_answers(self, kind: str, count: int = 1, endpoint: str | None = None) -> None:
+        if kind not in INVALID_ANSWERS:
+            raise ValueError(f"unknown invalid answer {kind!r}; expected one of {INVALID_ANSWERS}")
+        self._add(TransportFault(kind, _count(count), endpoint, status=200))
+
     def hang(
         self, count: int = 1, endpoint: str | None = None, max_seconds: float = MAX_HANG_SECONDS
     ) -> None:
@@ -160,7 +162,7 @@ class Faults:
         self._add(TransportFault("hang", _count(count), endpoint, seconds=float(max_seconds)))
 
     def _add(self, fault: TransportFault) -> None:
-        _check_endpoint(fault.endpoint, REST_ENDPOINTS)
+        check_endpoint(fault.endpoint, REST_ENDPOINTS)
         with self._lock:
             self._transport.append(fault)
 
@@ -183,7 +185,7 @@ class Faults:
     # ---- REST data ------------------------------------------------------------------------
     def empty_grouped_daily(self, session: dt.date | str) -> None:
         with self._lock:
-            self._empty_grouped.add(_session(session))
+            self._empty_grouped.add(session_date(session))
 
     def corrupt_price(
         self, endpoint: str, session: dt.date | str, ticker: str, factor: float = 10.0
@@ -210,7 +212,7 @@ class Faults:
         if endpoint not in DATA_FAULT_ENDPOINTS:
             raise ValueError(f"data faults apply to {DATA_FAULT_ENDPOINTS}, not {endpoint!r}")
         with self._lock:
-            self._data[(endpoint, _session(session))].append((kind, params))
+            self._data[(endpoint, session_date(session))].append((kind, params))
 
     def alters(self, endpoint: str, dataset: str, session: dt.date) -> bool:
         """Whether REST data faults of `endpoint` or restatements of `dataset` touch `session`
@@ -282,7 +284,7 @@ class Faults:
         self._edit_file(dataset, session, lambda f: f.restatements.append(change))
 
     def _edit_file(self, dataset: str, session: dt.date | str, edit: Callable) -> None:
-        key = (_check_dataset(dataset), _session(session))
+        key = (_check_dataset(dataset), session_date(session))
         with self._lock:
             state = self._files.setdefault(key, FileFaults())
             edit(state)
@@ -333,6 +335,7 @@ class Faults:
             self._transport.clear()
             self._data.clear()
             self._empty_grouped.clear()
+            self._clear_defects()
             touched = list(self._files)
             self._files.clear()
         self._notify(touched)

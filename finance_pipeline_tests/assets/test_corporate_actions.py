@@ -38,8 +38,9 @@ def test_a_range_run_fetches_once_and_writes_every_session(sandbox, tmp_path):
 
     market_splits = sandbox.market.splits()
     unique_splits = market_splits.drop_duplicates(["ticker", "execution_date"])
-    assert len(unique_splits) < len(market_splits)  # the sandbox keeps a vendor duplicate
     got = stored(tmp_path, "splits", sessions)
+    assert got["id"].notna().all() and got["historical_adjustment_factor"].gt(0).all()
+    assert set(got["adjustment_type"]) <= {"forward_split", "reverse_split"}
     assert sorted(zip(got["ticker"], got["execution_date"], strict=True)) == sorted(
         zip(unique_splits["ticker"], unique_splits["execution_date"], strict=True)
     )
@@ -52,14 +53,17 @@ def test_a_range_run_fetches_once_and_writes_every_session(sandbox, tmp_path):
     got = stored(tmp_path, "dividends", sessions)
     assert len(got) == len(market_dividends.drop_duplicates(["ticker", "ex_dividend_date"]))
     assert got["cash_amount"].sum() == market_dividends["cash_amount"].sum()
+    assert got["distribution_type"].notna().all() and got["dividend_type"].isna().all()
+    assert got["split_adjusted_cash_amount"].gt(0).all()
 
     split_meta = metadata_of(result, "splits")
-    assert split_meta["api_calls"] == calls["v3_splits"] == math.ceil(len(market_splits) / 1000)
-    assert split_meta["duplicates_dropped"] == len(market_splits) - len(unique_splits)
-    assert split_meta["calls_saved"] == len(sessions) - calls["v3_splits"]
+    assert split_meta["api_calls"] == calls["v1_splits"] == math.ceil(len(unique_splits) / 1000)
+    assert calls["v3_splits"] == calls["v3_dividends"] == 0
+    assert split_meta["endpoint"] == "/stocks/v1/splits" and split_meta["v1_refused"] == "no"
+    assert split_meta["calls_saved"] == len(sessions) - calls["v1_splits"]
     assert split_meta["partitions_written"] == len(sessions)
     dividend_meta = metadata_of(result, "dividends")
-    assert dividend_meta["api_calls"] == calls["v3_dividends"] == 1
+    assert dividend_meta["api_calls"] == calls["v1_dividends"] == 1
     assert dividend_meta["dagster/row_count"] == len(got)
 
 
@@ -77,3 +81,37 @@ def test_events_on_non_session_days_belong_to_the_next_session():
     assert (start, end) == (dt.date(2025, 1, 4), dt.date(2025, 1, 7))  # from Saturday
     dates = pd.Series([dt.date(2025, 1, 4), dt.date(2025, 1, 5), dt.date(2025, 1, 7)])
     assert assign_sessions(dates, sessions).tolist() == [sessions[0], sessions[0], sessions[1]]
+
+
+def test_v3_serves_only_when_v1_is_refused_and_the_metadata_says_so(fresh_sandbox, tmp_path):
+    sb = fresh_sandbox()
+    sb.faults.remove_endpoint("v1_splits")
+    sessions = sessions_between(FIRST, LAST)
+    result = run([splits], sandbox_resources(sb, tmp_path), sessions=(FIRST, LAST))
+    meta = metadata_of(result, "splits")
+    assert meta["endpoint"] == "/v3/reference/splits"
+    assert "404" in meta["v1_refused"]
+    market_splits = sb.market.splits()
+    unique = market_splits.drop_duplicates(["ticker", "execution_date"])
+    assert meta["duplicates_dropped"] == len(market_splits) - len(unique) > 0
+    got = stored(tmp_path, "splits", sessions)
+    assert len(got) == len(unique) and got["id"].isna().all()  # recorded v3 rows have no id
+
+
+def test_deduplication_without_ids_does_not_depend_on_row_order():
+    from finance_pipeline.assets.corporate_actions import normalize_actions
+
+    rows = pd.DataFrame(
+        {
+            "ticker": ["A", "A", "B"],
+            "execution_date": ["2025-01-06"] * 3,
+            "split_from": [1.0, 1.0, 1.0],
+            "split_to": [4.0, 2.0, 3.0],
+        }
+    )
+    kept = [
+        normalize_actions(frame, "execution_date", schemas.SPLITS, ("execution_date",))
+        for frame in (rows, rows.iloc[::-1])
+    ]
+    assert kept[0][0].equals(kept[1][0]) and kept[0][1] == 1
+    assert kept[0][0]["split_to"].tolist() == [2.0, 3.0]

@@ -93,5 +93,5 @@ def test_failed_fetches_leave_the_stored_partition_untouched(fresh_sandbox, tmp_
     result = run([grouped_daily_bars], resources, session=SESSION, raise_on_error=False)
     assert not result.success
     message = failure_text(result)
-    assert "no bars" in message and str(SESSION) in message
+    assert "no results for trading session" in message and str(SESSION) in message
     assert digest(path) == good

@@ -69,3 +69,21 @@ def test_the_configured_tickers_are_fetched_even_where_flat_files_cover_the_sess
     expected = sandbox.market.minute_bars(SESSION, tickers=["MSFT"])
     assert read_partition(tmp_path, "rest_fills", SESSION).num_rows == len(expected) > 0
     assert metadata_of(result, "rest_fills")["api_calls"] == 1
+
+
+def test_one_tickers_invalid_answers_do_not_fail_the_run(fresh_sandbox, tmp_path, free_plan):
+    sb = fresh_sandbox()
+    # 1 try + 2 retries of the first ticker answer `results: null`; the second ticker is fine.
+    sb.faults.invalid_answers("results_null", count=3, endpoint="aggs")
+    result = run(
+        [rest_fills],
+        sandbox_resources(sb, tmp_path, max_retries=2),
+        session=SESSION,
+        run_config=config(tickers=["AAPL", "MSFT"]),
+    )
+    assert result.success
+    table = read_partition(tmp_path, "rest_fills", SESSION)
+    assert set(table.column("ticker").to_pylist()) == {"MSFT"}
+    metadata = metadata_of(result, "rest_fills")
+    assert metadata["invalid_answer_tickers"] == 1
+    assert "AAPL" in metadata["tickers_without_data"]

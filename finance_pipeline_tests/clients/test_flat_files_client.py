@@ -7,6 +7,7 @@ import gzip
 import time
 
 import boto3
+import botocore.exceptions
 import numpy as np
 import pytest
 from botocore.config import Config
@@ -90,8 +91,8 @@ def test_head_returns_object_info_or_none(client, sb):
     listed = client.list_sessions(DAY, SESSION, SESSION)[SESSION]
     assert (info.etag, info.size) == (listed.etag, listed.size)
     assert client.head(DAY, TODAY) is None
-    assert client.requests == {"head": 2, "list": 1}
-    assert s3_counts(sb, 3) == {"HeadObject": 2, "ListObjectsV2": 1}
+    assert client.requests == {"head": 2, "list": 2}  # the 403 on TODAY is read from a listing
+    assert s3_counts(sb, 4) == {"HeadObject": 2, "ListObjectsV2": 2}
 
 
 def test_download_day_file_matches_the_market(client, sb):
@@ -143,6 +144,24 @@ def test_missing_and_unpublished_files(client, sb):
     with pytest.raises(FlatFileNotPublished, match="2025-02-04"):
         client.download(MINUTE, TODAY)
     assert SESSION not in client.list_sessions(DAY, SESSION, SESSION)
+
+
+def test_an_unpublished_object_answers_403_and_means_not_published_yet(client, sb):
+    # The vendor's S3 answers 403 (not 404) for a session's object that is not published.
+    raw = sb.s3_client()
+    key = client.key(DAY, TODAY)
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        raw.get_object(Bucket=sb.bucket, Key=key)
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # ... and the product reads it from the listing: not published yet, not "check credentials".
+    with pytest.raises(FlatFileNotPublished, match=r"not published yet \(HTTP 403 and not in"):
+        client.download(DAY, TODAY)
+    assert client.head(DAY, TODAY) is None
+    # A weekend has no object ever: 404 NoSuchKey.
+    with pytest.raises(botocore.exceptions.ClientError) as weekend:
+        raw.head_object(Bucket=sb.bucket, Key=key.replace("2025-02-04", "2025-02-01"))
+    assert weekend.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
 def test_changed_header_is_a_schema_change(client, sb):

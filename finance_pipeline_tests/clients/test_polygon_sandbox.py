@@ -18,6 +18,7 @@ from finance_pipeline.clients.polygon_rest import (
     TICKERS_COLUMNS,
     PolygonAuthError,
     PolygonClient,
+    PolygonInvalidAnswerError,
     PolygonNotEntitledError,
     PolygonUnavailableError,
 )
@@ -96,8 +97,15 @@ def test_grouped_daily_matches_the_raw_market(client, sb):
     assert_counts_match(client, sb)
 
 
-def test_unfinished_session_gives_an_empty_typed_frame(client, sb):
-    frame = client.grouped_daily(TODAY)
+def test_unfinished_session_is_an_invalid_answer_after_retries(client, sb):
+    # An empty whole-market answer on a session is not data (answers.invalid_answer).
+    with pytest.raises(PolygonInvalidAnswerError, match="not published yet"):
+        client.grouped_daily(TODAY)
+    assert client.retries["grouped_daily"] == 4
+
+
+def test_a_weekend_gives_an_empty_typed_frame(client, sb):
+    frame = client.grouped_daily(dt.date(2025, 2, 1))
     assert frame.empty
     assert_columns(frame, GROUPED_DAILY_COLUMNS)
 
@@ -134,10 +142,16 @@ def test_splits_dividends_snapshot_and_status(client, sb):
     splits = client.splits(sb.start, sb.end)
     assert_columns(splits, SPLITS_COLUMNS)
     market_splits = sb.market.splits()
-    assert sorted(splits["id"]) == sorted(market_splits["id"])  # the vendor's duplicate kept
+    # v3 as recorded: no ids; the vendor's duplicate kept.
+    assert splits["id"].isna().all() and len(splits) == len(market_splits)
+    assert sorted(splits["ticker"]) == sorted(market_splits["ticker"])
     dividends = client.dividends(sb.start, sb.end)
     assert_columns(dividends, DIVIDENDS_COLUMNS)
-    assert sorted(dividends["id"]) == sorted(sb.market.dividends()["id"])
+    assert dividends["id"].isna().all() and len(dividends) == len(sb.market.dividends())
+    assert dividends["currency"].isna().any() and (dividends["currency"] == "USD").any()
+    v1 = client.stocks_dividends(sb.start, sb.end)
+    assert sorted(v1["id"]) == sorted(sb.market.dividends()["id"])
+    assert v1["currency"].eq("USD").all() and v1["historical_adjustment_factor"].between(0, 1).all()
     narrow = client.dividends(SESSION, SESSION)
     ex_dates = sb.market.dividends()["ex_dividend_date"]
     assert len(narrow) == int((ex_dates == SESSION).sum())
@@ -153,6 +167,7 @@ def test_splits_dividends_snapshot_and_status(client, sb):
     assert client.calls == {
         "v3_splits": 1,
         "v3_dividends": 2,
+        "v1_dividends": 1,
         "snapshot": 1,
         "market_status": 1,
     }

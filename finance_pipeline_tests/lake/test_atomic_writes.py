@@ -120,6 +120,8 @@ def _unchanged_probe_frame(session):
             "split_from": [1.0],
             "split_to": [2.0],
             "id": ["s1"],
+            "adjustment_type": ["forward_split"],
+            "historical_adjustment_factor": [0.5],
         }
     )
 

@@ -34,6 +34,8 @@ class Coverage:
             "max_rel_diff": float(1.0 - self.share),
             "offenders": offenders_text(self.missing_tickers, self.missing),
             "coverage_share": float(self.share),
+            # Tickers in price data the reference data does not list (a known vendor defect).
+            "traded_not_in_universe": self.missing,
         }
 
     def verdict(self, min_share: float, error_share: float) -> Verdict:

@@ -29,6 +29,7 @@ from finance_pipeline.clients.polygon_flat_files.errors import (
     FlatFileError,
     FlatFileNotPublished,
     is_not_found,
+    is_plain_denial,
     s3_failure,
 )
 from finance_pipeline.clients.polygon_flat_files.file_format import read_verified
@@ -190,12 +191,22 @@ class FlatFilesClient:
         try:
             response = self.s3.head_object(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as exc:
-            if is_not_found(exc):
+            if is_not_found(exc) or self._unlisted(exc, dataset, session):
                 return None
             raise self._error(exc, "HEAD", key) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise self._error(exc, "HEAD", key) from None
         return _object_info(key, session, response, "ContentLength")
+
+    def _unlisted(self, exc: botocore.exceptions.ClientError, dataset: str, day: dt.date) -> bool:
+        """Whether a 403 on (dataset, day) means "not published yet": the listing works and does
+        not show the object. A listing that is refused too leaves the 403 an access denial."""
+        if not is_plain_denial(exc):
+            return False
+        try:
+            return parse_session(day) not in self.list_sessions(dataset, day, day)
+        except (FlatFileError, SessionError):
+            return False
 
     # ---- download ---------------------------------------------------------------------------
 
@@ -203,10 +214,10 @@ class FlatFilesClient:
         """GET the object, check its header line, parse it from the gzip stream; raises
         FlatFileError subclasses (not published, refused, corrupt, schema changed)."""
         key = self.key(dataset, session)
-        info, body = self._get(key, parse_session(session))
+        info, body = self._get(key, dataset, parse_session(session))
         return FlatFile(info=info, table=read_verified(self._uri(key), body))
 
-    def _get(self, key: str, session: dt.date) -> tuple[ObjectInfo, bytes]:
+    def _get(self, key: str, dataset: str, session: dt.date) -> tuple[ObjectInfo, bytes]:
         """The object's info and its complete (compressed) bytes; a body that breaks off is
         fetched again."""
         last_error: Exception | None = None
@@ -215,9 +226,11 @@ class FlatFilesClient:
             try:
                 response = self.s3.get_object(Bucket=self.bucket, Key=key)
             except botocore.exceptions.ClientError as exc:
-                if is_not_found(exc):
+                unlisted = not is_not_found(exc) and self._unlisted(exc, dataset, session)
+                if is_not_found(exc) or unlisted:
+                    how = "HTTP 403 and not in the listing" if unlisted else "no such object"
                     raise FlatFileNotPublished(
-                        f"flat file {self._uri(key)} is not published (no such object); "
+                        f"flat file {self._uri(key)} is not published yet ({how}); "
                         "Polygon publishes a session's files by about 11:00 New York time the "
                         "next day"
                     ) from None

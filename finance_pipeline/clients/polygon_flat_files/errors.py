@@ -41,6 +41,16 @@ STREAM_ERRORS = (
 )
 
 
+def is_plain_denial(exc: botocore.exceptions.ClientError) -> bool:
+    """A 403 that does not say why: the vendor's answer for an object not published yet, as
+    well as for one outside the plan (a listing tells them apart)."""
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return str(error.get("Code")) in {"403", "AccessDenied", "Forbidden"} or (
+        status == 403 and str(error.get("Code")) not in _DENIED
+    )
+
+
 def is_not_found(exc: botocore.exceptions.ClientError) -> bool:
     """Whether S3 answered that the object does not exist."""
     return str(exc.response.get("Error", {}).get("Code")) in _NOT_FOUND

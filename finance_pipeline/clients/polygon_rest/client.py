@@ -72,6 +72,7 @@ class PolygonClient:
             in_flight_ttl_seconds=connect_timeout_seconds + read_timeout_seconds,
         )
         self.usage = Usage()
+        self.page_limit = 1000  # rows per page of the /stocks/v1 listings (the vendor's maximum)
         self._rest = RESTClient(
             api_key=key,
             connect_timeout=connect_timeout_seconds,
@@ -157,9 +158,44 @@ class PolygonClient:
         )
         return typed_frame(_records(rows), TICKERS_COLUMNS, f"tickers {day} active={active}")
 
+    def _listing(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every row of a paginated endpoint the official client does not wrap, through its
+        own raw pagination (`next_url` followed), so this client's transport still applies."""
+        return list(self._rest._paginate(path=path, params=params, raw=False, deserializer=dict))
+
+    def stocks_splits(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """/stocks/v1/splits with start <= execution_date <= end (limit=1000, all pages): id,
+        ticker, execution_date, split_from, split_to, adjustment_type,
+        historical_adjustment_factor (the vendor's cumulative factor)."""
+        rows = self._listing(
+            "/stocks/v1/splits",
+            {
+                "execution_date.gte": start.isoformat(),
+                "execution_date.lte": end.isoformat(),
+                "sort": "execution_date.asc",
+                "limit": self.page_limit,
+            },
+        )
+        return typed_frame(rows, SPLITS_COLUMNS, f"v1 splits {start}..{end}")
+
+    def stocks_dividends(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """/stocks/v1/dividends with start <= ex_dividend_date <= end (limit=1000, all pages):
+        the v3 fields (no dividend_type) plus distribution_type, split_adjusted_cash_amount
+        and historical_adjustment_factor."""
+        rows = self._listing(
+            "/stocks/v1/dividends",
+            {
+                "ex_dividend_date.gte": start.isoformat(),
+                "ex_dividend_date.lte": end.isoformat(),
+                "sort": "ex_dividend_date.asc",
+                "limit": self.page_limit,
+            },
+        )
+        return typed_frame(rows, DIVIDENDS_COLUMNS, f"v1 dividends {start}..{end}")
+
     def splits(self, start: dt.date, end: dt.date) -> pd.DataFrame:
-        """v3 splits with start <= execution_date <= end (limit=1000, all pages): id, ticker,
-        execution_date (YYYY-MM-DD as sent), split_from, split_to."""
+        """Deprecated v3 splits (the fallback when v1 is refused), start <= execution_date <=
+        end: the SPLITS_COLUMNS v3 has (id often absent), the v1-only ones empty."""
         rows = list(
             self._rest.list_splits(
                 execution_date_gte=start.isoformat(),
@@ -170,9 +206,10 @@ class PolygonClient:
         return typed_frame(_records(rows), SPLITS_COLUMNS, f"splits {start}..{end}")
 
     def dividends(self, start: dt.date, end: dt.date) -> pd.DataFrame:
-        """v3 dividends with start <= ex_dividend_date <= end (limit=1000, all pages): id,
-        ticker, cash_amount, currency, declaration_date, dividend_type, ex_dividend_date,
-        frequency, pay_date, record_date (dates as sent)."""
+        """Deprecated v3 dividends (the fallback when v1 is refused), start <=
+        ex_dividend_date <= end: id (often absent), ticker, cash_amount, currency (sometimes
+        absent), declaration_date, dividend_type, ex_dividend_date, frequency, pay_date,
+        record_date; the v1-only columns empty."""
         rows = list(
             self._rest.list_dividends(
                 ex_dividend_date_gte=start.isoformat(),

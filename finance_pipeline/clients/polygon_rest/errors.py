@@ -35,6 +35,9 @@ class PolygonBadRequestError(PolygonError): ...  # 400/404: bad parameter, unkno
 class PolygonUnavailableError(PolygonError): ...  # 5xx / timeouts after the retry budget
 
 
+class PolygonInvalidAnswerError(PolygonUnavailableError): ...  # 200 but no data, retries spent
+
+
 # Statuses worth another attempt besides every 5xx (413/499 are in the official client's list).
 _TRANSIENT_STATUSES = frozenset({408, 413, 425, 429, 499})
 
@@ -46,6 +49,7 @@ class Failure:
     detail: str
     rate_limited: bool = False
     retry_after: float | None = None
+    invalid: bool = False  # HTTP 200 that is not data (see `answers`)
 
 
 def is_retryable(status: int) -> bool:
@@ -132,6 +136,12 @@ def exhausted(
             f"({failure.detail}); lower the rate limit to the plan's or try later"
         )
         return PolygonRateLimitedError(redact(message, secrets))
+    if failure.invalid:
+        message = (
+            f"Polygon {endpoint} {where} gave no usable data after {retries} retries "
+            f"(last: {failure.detail})"
+        )
+        return PolygonInvalidAnswerError(redact(message, secrets))
     message = (
         f"Polygon {endpoint} {where} unavailable after {retries} retries (last: {failure.detail})"
     )

@@ -46,12 +46,15 @@ TICKERS_COLUMNS = {
     "last_updated_utc": "str",
     "delisted_utc": "str",
 }
+# Corporate actions: the v1 (/stocks/v1) fields; a v3 answer leaves the v1-only ones empty.
 SPLITS_COLUMNS = {
     "id": "str",
     "ticker": "str",
     "execution_date": "str",
     "split_from": "float64",
     "split_to": "float64",
+    "adjustment_type": "str",
+    "historical_adjustment_factor": "float64",
 }
 DIVIDENDS_COLUMNS = {
     "id": "str",
@@ -64,6 +67,9 @@ DIVIDENDS_COLUMNS = {
     "frequency": "Int64",
     "pay_date": "str",
     "record_date": "str",
+    "distribution_type": "str",
+    "split_adjusted_cash_amount": "float64",
+    "historical_adjustment_factor": "float64",
 }
 SNAPSHOT_COLUMNS = {"ticker": "str", "updated": "Int64", **BAR_COLUMNS, "prev_close": "float64"}
 

@@ -26,6 +26,7 @@ import urllib3
 
 from finance_pipeline.clients.polygon_rest import errors
 from finance_pipeline.clients.polygon_rest.accounting import Usage, endpoint_name
+from finance_pipeline.clients.polygon_rest.answers import invalid_answer
 from finance_pipeline.clients.rate_limit import RateLimiter
 from finance_pipeline.redaction import redact
 
@@ -176,18 +177,23 @@ class Transport:
                 return errors.Failure(f"connect timed out after {self.timeout.connect_timeout}s")
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 return errors.Failure(f"connection failed ({type(exc).__name__}: {exc})")
-        return self._judge(response, request.endpoint, request.where)
+        return self._judge(response, request)
 
     def _judge(
-        self, response: urllib3.BaseHTTPResponse, endpoint: str, where: str
+        self, response: urllib3.BaseHTTPResponse, request: _Request
     ) -> urllib3.BaseHTTPResponse | errors.Failure:
         """The response when it is usable, a Failure when worth retrying; else raises."""
-        status = response.status
+        status, endpoint, where = response.status, request.endpoint, request.where
         if status == 200:
             try:
-                json.loads(response.data)
+                body = json.loads(response.data)
             except ValueError:
-                return errors.Failure("HTTP 200 with a body that is not valid JSON (truncated?)")
+                return errors.Failure(
+                    "HTTP 200 with a body that is not valid JSON (truncated?)", invalid=True
+                )
+            problem = invalid_answer(endpoint, request.url, body)
+            if problem is not None:
+                return errors.Failure(problem, invalid=True)
             return response
         detail = errors.body_detail(response.data)
         if status == 429:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ import pandas as pd
 from finance_pipeline.calendar import NEW_YORK, new_york_date
 from finance_pipeline.sandbox.rest import routes
 from finance_pipeline.sandbox.rest.market_view import BAR_COLUMNS, MarketView
+from finance_pipeline.sandbox.rest.paging import decode_cursor, encode_cursor
 from finance_pipeline.sandbox.rest.protocol import (
     NS_PER_MS,
     Body,
@@ -55,6 +56,7 @@ def grouped_daily(view: MarketView, params: list[str], query: Query) -> Body:
     if not include_otc:
         frame = frame[~frame["otc"].astype(bool)]
     frame = view.faults.apply_rest(routes.GROUPED_DAILY, session, frame)
+    frame = view.faults.garbage(session, frame)
     if adjusted:
         frame = view.adjust_session(frame, session, today)
     t_ms = ms_at(session, dt.time(16, 0))
@@ -108,16 +110,18 @@ class AggsRequest:
         return cls(ticker, multiplier, timespan, from_text, to_text, adjusted, sort, limit)
 
     def next_url(self, base_url: str, which: str, value: int) -> str:
+        """The real shape: the new bound in the path, the query inside an opaque cursor."""
         new_from = value if which == "from" else self.from_text
         new_to = value if which == "to" else self.to_text
         q = {"adjusted": str(self.adjusted).lower(), "sort": self.sort, "limit": str(self.limit)}
         return (
             f"{base_url}/v2/aggs/ticker/{quote(self.ticker, safe='.')}/range/"
-            f"{self.multiplier}/{self.timespan}/{new_from}/{new_to}?{urlencode(q)}"
+            f"{self.multiplier}/{self.timespan}/{new_from}/{new_to}?cursor={encode_cursor(q, 0)}"
         )
 
 
 def aggs(view: MarketView, params: list[str], query: Query) -> Body:
+    query, _ = decode_cursor(query)
     request = AggsRequest.parse(params, query)
     ticker, sort = request.ticker, request.sort
     from_ns, from_day = _bound(request.from_text, "from", end=False)

@@ -85,7 +85,7 @@ class RestApi:
 
     def dispatch(self, endpoint: str, params: list[str], query: Query) -> Response:
         handler = ENDPOINTS.get(endpoint)
-        if handler is None:
+        if handler is None or self.faults.is_removed(endpoint):
             raise not_found()
         return Response(200, handler(self.view, params, query))
 

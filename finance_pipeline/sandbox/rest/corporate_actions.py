@@ -1,6 +1,8 @@
 """Splits and dividends: v3 reference endpoints (`/v3/reference/splits|dividends`, the
-market's rows as they are, the split duplicate included) and v1 endpoints (`/stocks/v1/...`,
-de-duplicated, with historical adjustment factors)."""
+market's rows as they are, the split duplicate included, as recorded v3 bodies are: no `id`,
+and `currency` absent on some dividends) and v1 endpoints (`/stocks/v1/...`, de-duplicated,
+with ids and historical adjustment factors computed from the rows they serve, so they are
+consistent with the sandbox's own splits and dividends). Both carry `Faults.bogus_split` rows."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from finance_pipeline.calendar import SessionError, previous_session
+from finance_pipeline.sandbox.market.seeding import event_id
 from finance_pipeline.sandbox.rest.market_view import MarketView
 from finance_pipeline.sandbox.rest.paging import (
     decode_cursor,
@@ -41,6 +44,18 @@ _DIVIDEND_DATES = ("declaration_date", "ex_dividend_date", "record_date", "pay_d
 
 def _split_rows(view: MarketView) -> pd.DataFrame:
     frame = view.market.splits().copy()
+    bogus = [
+        {
+            "id": event_id(0, "bogus-split", ticker, day),
+            "ticker": ticker,
+            "execution_date": day,
+            "split_from": split_from,
+            "split_to": split_to,
+        }
+        for ticker, day, split_from, split_to in view.faults.bogus_splits()
+    ]
+    if bogus:
+        frame = pd.concat([frame, pd.DataFrame(bogus)], ignore_index=True)
     frame["execution_date"] = frame["execution_date"].map(lambda d: d.isoformat())
     frame["id"] = frame["id"].astype(str)
     return frame
@@ -48,7 +63,6 @@ def _split_rows(view: MarketView) -> pd.DataFrame:
 
 def _split_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"],
         "execution_date": row["execution_date"],
         "split_from": json_number(row["split_from"]),
         "split_to": json_number(row["split_to"]),
@@ -75,6 +89,7 @@ def v1_splits(view: MarketView, params: list[str], query: Query) -> Body:
     limit = query_int(query, "limit", 100, 1, 5000)
     today = view.today()
     frame = _split_rows(view).drop_duplicates(subset=["ticker", "execution_date"])
+    frame = frame.assign(ratio=frame["split_to"] / frame["split_from"])
     frame = frame.assign(
         adjustment_type=np.where(
             frame["split_to"] > frame["split_from"], "forward_split", "reverse_split"
@@ -86,14 +101,17 @@ def v1_splits(view: MarketView, params: list[str], query: Query) -> Body:
         frame = frame[frame["adjustment_type"] == query["adjustment_type"]]
     frame = sort_rows(frame, v1_sort_keys(query.get("sort"), "execution_date"))
 
+    served = list(zip(frame["ticker"], frame["execution_date"], frame["ratio"], strict=True))
+
     def render(row: dict[str, Any]) -> dict[str, Any]:
-        executed = dt.date.fromisoformat(row["execution_date"])
-        as_of = max(today, executed)
-        before = executed - dt.timedelta(days=1)
-        factor = float(view.market.split_factor(row["ticker"], before, as_of))
+        # This split and the later ones served for the ticker, up to today.
+        executed, as_of = row["execution_date"], max(today.isoformat(), row["execution_date"])
+        factor = math.prod(
+            r for t, day, r in served if t == row["ticker"] and executed <= day <= as_of
+        )
         out = _split_json(row)
         return {
-            "id": out["id"],
+            "id": row["id"],
             "ticker": out["ticker"],
             "execution_date": out["execution_date"],
             "split_from": out["split_from"],
@@ -114,7 +132,7 @@ def _dividend_rows(view: MarketView) -> pd.DataFrame:
 
 
 def _dividend_json(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row[k] for k in DIVIDEND_FIELDS if present(row.get(k))}
+    out = {k: row[k] for k in DIVIDEND_FIELDS if k != "id" and present(row.get(k))}
     out["cash_amount"] = float(row["cash_amount"])
     out["frequency"] = int(row["frequency"])
     return out
@@ -133,7 +151,14 @@ def v3_dividends(view: MarketView, params: list[str], query: Query) -> Body:
         frame = frame[frame["dividend_type"] == query["dividend_type"]]
     frame = sort_rows(frame, v3_sort_keys(query, "ex_dividend_date"))
     url = f"{view.base_url}/v3/reference/dividends"
-    return page(url, frame, _dividend_json, query, offset, limit)
+    return page(url, frame, _v3_dividend_json, query, offset, limit)
+
+
+def _v3_dividend_json(row: dict[str, Any]) -> dict[str, Any]:
+    out = _dividend_json(row)
+    if int(row["id"][-1], 16) % 4 == 0:  # recorded v3 bodies sometimes omit the currency
+        out.pop("currency", None)
+    return out
 
 
 def v1_dividends(view: MarketView, params: list[str], query: Query) -> Body:
@@ -151,7 +176,7 @@ def v1_dividends(view: MarketView, params: list[str], query: Query) -> Body:
     frame = sort_rows(frame, v1_sort_keys(query.get("sort"), "ex_dividend_date"))
 
     def render(row: dict[str, Any]) -> dict[str, Any]:
-        out = _dividend_json(row)
+        out = {"id": row["id"], **_dividend_json(row)}
         out.pop("dividend_type", None)
         ex = dt.date.fromisoformat(row["ex_dividend_date"])
         split = float(view.market.split_factor(row["ticker"], ex, max(today, ex)))

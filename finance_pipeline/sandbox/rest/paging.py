@@ -30,6 +30,12 @@ def decode_cursor(query: Query) -> tuple[Query, int]:
         raise bad_request("cursor is not valid; use the next_url of a previous page") from None
 
 
+def encode_cursor(query: Query, offset: int) -> str:
+    """An opaque cursor holding the first page's query and where the next page starts."""
+    state = {"q": query, "o": offset}
+    return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode().rstrip("=")
+
+
 def page(
     url: str, frame: pd.DataFrame, render: Render, query: Query, offset: int, limit: int
 ) -> Body:
@@ -43,9 +49,7 @@ def page(
         "count": len(results),
     }
     if offset + limit < len(frame):
-        state = {"q": query, "o": offset + limit}
-        token = base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode())
-        body["next_url"] = f"{url}?cursor={token.decode().rstrip('=')}"
+        body["next_url"] = f"{url}?cursor={encode_cursor(query, offset + limit)}"
     return body
 
 

@@ -77,6 +77,16 @@ def not_found() -> HttpError:
     )
 
 
+def invalid_answer(kind: str) -> Response:
+    """HTTP 200 that is not data (`Faults.invalid_answers`)."""
+    if kind == "not_json":
+        return Response(200, b"<html><body>502 Bad Gateway</body></html>")
+    body: Body = {"status": "OK", "request_id": request_id(), "queryCount": 0, "resultsCount": 0}
+    if kind == "results_null":
+        body["results"] = None
+    return Response(200, body)
+
+
 def rate_limited(retry_after: float) -> HttpError:
     return HttpError(429, error_body(MSG_RATE_LIMIT), retry_after)
 

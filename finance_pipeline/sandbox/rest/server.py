@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from finance_pipeline.sandbox.faults import TransportFault
+from finance_pipeline.sandbox.faults import INVALID_ANSWERS, TransportFault
 from finance_pipeline.sandbox.rest.accounting import RequestRecord
 from finance_pipeline.sandbox.rest.api import RestApi
 from finance_pipeline.sandbox.rest.protocol import (
@@ -30,6 +30,7 @@ from finance_pipeline.sandbox.rest.protocol import (
     Query,
     Response,
     error_body,
+    invalid_answer,
     rate_limited,
 )
 
@@ -157,6 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
             return Response(fault.status, error_body(f"injected server error ({fault.status})"))
         if fault.kind == "rate_limit":
             raise rate_limited(api.config.window_seconds)
+        if fault.kind in INVALID_ANSWERS:
+            return invalid_answer(fault.kind)
         if fault.kind == "slow":
             stop.wait(fault.seconds)
             return None
@@ -177,9 +180,13 @@ class _Handler(BaseHTTPRequestHandler):
         return Response(504, error_body("injected hang reached its bound"))
 
     def _send(self, response: Response) -> None:
-        data = json.dumps(response.body, separators=(",", ":")).encode()
+        if isinstance(response.body, bytes):  # a non-JSON fault
+            data, kind = response.body, "text/html"
+        else:
+            data = json.dumps(response.body, separators=(",", ":")).encode()
+            kind = "application/json"
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         for name, value in response.headers.items():
             self.send_header(name, value)

@@ -51,6 +51,9 @@ def tickers(view: MarketView, params: list[str], query: Query) -> Body:
     day = parse_date(query["date"], "date") if query.get("date") else today
     active = query_bool(query, "active", True)
     frame = view.market.tickers_as_of(day, active)
+    unlisted = view.faults.unlisted()
+    if unlisted:
+        frame = frame[~frame["ticker"].isin(unlisted)]
     frame = frame.assign(last_updated_utc=f"{day.isoformat()}T00:00:00Z")
     for name, column in _EXACT_FILTERS:
         if query.get(name):

@@ -16,7 +16,9 @@ The child (`child`) runs moto's WSGI app behind `Gate`, a small middleware that
   admin key and are not counted);
 - before a client request touches `us_stocks_sip/...`, asks the parent to publish whatever is
   due under that prefix or key (`/_sandbox/ensure` on the REST server), so large minute files
-  are generated lazily, on first list/head/get, never all at startup.
+  are generated lazily, on first list/head/get, never all at startup;
+- answers a GET/HEAD of a missing weekday object under `us_stocks_sip/` with 403 AccessDenied,
+  as the vendor's S3 does for an object not published yet (weekends stay 404 NoSuchKey).
 
 Publishing (parent side, `publisher.FlatFilePublisher`): a session's object is due once the
 sandbox clock reaches publish_time New York on the calendar day after the session (plus any

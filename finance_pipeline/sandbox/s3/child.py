@@ -197,6 +197,18 @@ def _operation(method: str, path: str, query: str) -> tuple[str, str | None, str
     return names.get(method, method + "Object"), key, None
 
 
+_SESSION_FILE = re.compile(r"/(\d{4}-\d{2}-\d{2})\.csv\.gz$")
+
+
+def _withheld(key: str, config: dict[str, Any]) -> bool:
+    """Whether a missing `key` is a weekday's flat file (answered 403 when absent; weekends
+    are never published and answer 404 NoSuchKey)."""
+    match = _SESSION_FILE.search(key)
+    if not key.startswith(config["prefix"]) or match is None:
+        return False
+    return dt.date.fromisoformat(match.group(1)).weekday() < 5
+
+
 def _xml_error(code: str, message: str) -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -247,8 +259,30 @@ class Gate:
             status_box.append(int(status.split()[0]))
             return start_response(status, headers, exc_info)
 
+        if op in ("GetObject", "HeadObject") and key is not None and _withheld(key, self.config):
+            return self._unpublished(environ, start_response, arrived, op, path)
         result = self.app(environ, capture)
         self._count(arrived, op, path, status_box[0] if status_box else 0)
+        return result
+
+    def _unpublished(
+        self, environ: dict[str, Any], start_response: Callable, arrived: float, op: str, path: str
+    ) -> Iterable[bytes]:
+        """Like the vendor's S3: a session's object that is not published answers 403, not 404
+        (the listing does not show it)."""
+        held: list[tuple[str, list]] = []
+
+        def hold(status: str, headers: list, exc_info: Any = None) -> Callable:
+            held.append((status, headers))
+            return lambda data: None
+
+        result = self.app(environ, hold)
+        if held and held[0][0].startswith("404"):
+            if hasattr(result, "close"):
+                result.close()
+            return self._deny(start_response, arrived, op, path, "AccessDenied", "Access Denied")
+        start_response(*held[0])
+        self._count(arrived, op, path, int(held[0][0].split()[0]))
         return result
 
     def _deny(

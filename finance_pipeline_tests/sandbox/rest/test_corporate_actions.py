@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from finance_pipeline_tests.sandbox.rest.support import (
     client,
     get,
@@ -41,3 +43,30 @@ def test_splits_and_dividends_v3_and_v1(sandbox):
         assert row["distribution_type"] in ("recurring", "special")
         assert 0 < row["historical_adjustment_factor"] <= 1
         assert row["split_adjusted_cash_amount"] > 0
+
+
+def test_v1_factors_are_consistent_with_the_rows_served_bogus_rows_included(fresh_sandbox):
+    import datetime as dt
+    import math
+
+    sb = fresh_sandbox(tickers=60)
+    real = sb.market.splits().drop_duplicates(["ticker", "execution_date"])
+    first = real.iloc[0]
+    later = dt.date(2025, 1, 28)
+    sb.faults.bogus_split(first["ticker"], later, 1.0, 3.0)
+    _, body, _ = get(sb, "/stocks/v1/splits", limit="5000")
+    rows = body["results"]
+    assert len(rows) == len(real) + 1 and all("id" in r for r in rows)
+    for row in rows:
+        ratios = [
+            r["split_to"] / r["split_from"]
+            for r in rows
+            if r["ticker"] == row["ticker"] and r["execution_date"] >= row["execution_date"]
+        ]
+        assert row["historical_adjustment_factor"] == pytest.approx(1.0 / math.prod(ratios))
+    mine = [r for r in rows if r["ticker"] == first["ticker"]]
+    assert min(r["historical_adjustment_factor"] for r in mine) < 1 / 3  # includes the bogus row
+    _, v3, _ = get(sb, "/v3/reference/splits", limit="1000")
+    assert all("id" not in r for r in v3["results"])  # recorded v3 rows have no id
+    _, v3_dividends, _ = get(sb, "/v3/reference/dividends", limit="1000")
+    assert any("currency" not in r for r in v3_dividends["results"])

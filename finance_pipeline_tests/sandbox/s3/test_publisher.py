@@ -48,7 +48,8 @@ def missing(sb, dataset: str, session: dt.date) -> bool:
     try:
         etag(sb, dataset, session)
     except ClientError as error:
-        assert error.response["Error"]["Code"] in ("404", "NoSuchKey")
+        # A session's object not published answers 403, like the vendor's S3.
+        assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
         return True
     return False
 
