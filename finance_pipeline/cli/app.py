@@ -2,7 +2,8 @@
 the Dagster instance.
 
 Every error the user can cause (a date that is not a session, END before START, a future date,
-an unknown dataset, malformed SQL, a bad lake path, a missing DAGSTER_HOME) is printed as ONE
+an unknown dataset, malformed SQL, a bad lake path, a missing DAGSTER_HOME, any variable of the
+environment with an unusable value) is printed as ONE
 line on stderr with a non-zero exit code: 2 for bad input, 1 for work that failed, 130 when
 interrupted. Never a traceback (FINANCE_PIPELINE_DEBUG=1 shows one for unexpected errors), never
 a secret.
@@ -101,6 +102,12 @@ def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.group(name=PROG, cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """finance_pipeline: a verified Parquet/DuckDB lake of US stock data from Polygon."""
+    from finance_pipeline.configuration import ConfigError, validate
+
+    try:
+        validate()  # every variable, before any command reads one
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
 
 
 def now() -> dt.datetime:
