@@ -142,9 +142,9 @@ def open_instance() -> dg.DagsterInstance:
         )
     if not Path(home).is_dir():
         raise CliError(f"DAGSTER_HOME={home} is not a directory")
-    import dagster as dg
+    from finance_pipeline.local_instance import get_instance
 
-    return dg.DagsterInstance.get()
+    return get_instance()
 
 
 def main() -> None:
