@@ -149,8 +149,11 @@ def open_instance() -> dg.DagsterInstance:
 
 def main() -> None:
     """The console script."""
+    import signal
     import warnings
 
+    # SIGTERM stops a command as Ctrl-C does: one "interrupted" line, exit 130, no traceback.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     # Dagster flags the beta/preview features this code location opts into on every import.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     cli.main(prog_name=PROG)

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from finance_pipeline.redaction import redact
+from finance_pipeline.runs.interrupts import stop_requests
 from finance_pipeline.runs.planner import RunPlan
 from finance_pipeline.runs.specs import RunSpec, run_specs
 
@@ -122,6 +123,16 @@ def execute_one(
     )
 
 
+class RunsInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped `execute`: the run in progress was stopped by Dagster (it
+    stores nothing half-written), no later run started. `outcomes`: the runs that ran."""
+
+    def __init__(self, outcomes: list[RunOutcome], planned: int) -> None:
+        super().__init__(f"interrupted after {len(outcomes)} of {planned} run(s)")
+        self.outcomes = outcomes
+        self.planned = planned
+
+
 def execute(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -131,13 +142,20 @@ def execute(
     log_level: str = "CRITICAL",
 ) -> list[RunOutcome]:
     """Execute each run in this process against `instance`; a failed run does not stop the
-    others (later runs may still have what they need). Console logs below `log_level` are
-    left to the instance's event log (the UI shows them)."""
+    others (later runs may still have what they need), Ctrl-C or SIGTERM stops them all
+    (`RunsInterrupted`). Console logs below `log_level` are left to the instance's event log
+    (the UI shows them)."""
     job = defs.resolve_implicit_global_asset_job_def()
-    outcomes = []
-    for spec in specs:
-        outcome = execute_one(job, instance, spec, tags or {}, log_level)
-        outcomes.append(outcome)
-        if on_done is not None:
-            on_done(outcome)
+    outcomes: list[RunOutcome] = []
+    with stop_requests() as stop_requested:
+        for spec in specs:
+            if stop_requested():
+                break
+            outcome = execute_one(job, instance, spec, tags or {}, log_level)
+            outcomes.append(outcome)
+            if on_done is not None:
+                on_done(outcome)
+        interrupted = stop_requested()
+    if interrupted:
+        raise RunsInterrupted(outcomes, len(specs))
     return outcomes
