@@ -83,7 +83,7 @@ def world(tmp_path_factory) -> dict:
     globbed, sibling = Lake(str(root / "lake[x]")), Lake(str(root / "lakex"))
     (root / "lake[x]").mkdir()
     globbed.write("daily_bars", DAYS[0], table(DAYS[0], 10, 1))
-    sibling.write("daily_bars", DAYS[1], table(DAYS[1], 20, 2))
+    sibling.write("daily_bars", DAYS[0], table(DAYS[0], 20, 2))  # same session, other rows
     # A lake with one garbage file.
     bad_lake = Lake(str(root / "bad-lake"))
     for day in DAYS:
@@ -176,7 +176,7 @@ def test_a_lake_root_with_glob_characters_reads_only_itself(world, figure):
     held = result.returncode == 0 and _rows(result)[1:] == [["10", "1"]]
     figure.runs_recovered += int(held)
     assert result.returncode == 0, result.describe()
-    assert _rows(result) == [["n", "s"], ["10", "1"]]  # lakex's 20 rows are not read
+    assert _rows(result) == [["n", "s"], ["10", "1"]]  # ours, not lakex's 20 rows
     assert held
 
 
