@@ -44,10 +44,11 @@ def run_ui(
 
 
 def run_until_stopped(command: list[str]) -> int:
-    """Run `command` (`dagster dev`) until it ends, or until Ctrl-C or SIGTERM (the CLI turns
-    both into KeyboardInterrupt), which stop it and everything it started (`_stop`)."""
+    """Run `command` (`dagster dev`) until it ends, or until Ctrl-C or SIGTERM (both raise
+    KeyboardInterrupt), which stop it and everything it started (`_stop`)."""
     # Its own process group: a terminal's Ctrl-C reaches only us, and we stop it exactly once
     # (a second SIGINT would cut short its own shutdown of the webserver and daemon).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as the CLI does: Ctrl-C's path
     child = subprocess.Popen(command, process_group=0)
     try:
         return child.wait()
