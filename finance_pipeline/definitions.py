@@ -5,6 +5,7 @@ import dagster as dg
 import finance_pipeline.assets
 from finance_pipeline.automation import SCHEDULES, SENSORS
 from finance_pipeline.checks import ALL_CHECKS, CHECK_SCHEDULES, CHECK_SENSORS
+from finance_pipeline.configuration import validate
 from finance_pipeline.resources import resources_from_env
 from finance_pipeline.settings import env
 
@@ -21,7 +22,9 @@ def _executor() -> dg.ExecutorDefinition:
 
 def build_definitions() -> dg.Definitions:
     """The definitions with resources and executor read from the environment as it is now
-    (the demo and the CLI call this after they have set the environment up)."""
+    (the demo and the CLI call this after they have set the environment up). A bad variable
+    fails the load with one `ConfigError` line naming it."""
+    validate(instance=False)
     return dg.Definitions(
         assets=dg.load_assets_from_package_module(finance_pipeline.assets),
         asset_checks=ALL_CHECKS,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from finance_pipeline import router
 from finance_pipeline.calendar import NEW_YORK, recent_sessions
-from finance_pipeline.local_instance import use_local_instance
+from finance_pipeline.local_instance import get_instance, use_local_instance
 from finance_pipeline.registry import (
     ALL_ASSETS,
     CORPORATE_ACTIONS,
@@ -131,7 +131,6 @@ def _run(
     force: bool = False,
     market_size: int = router.DEFAULT_MARKET_SIZE,
 ) -> int:
-    import dagster as dg
 
     from finance_pipeline.definitions import build_definitions
     from finance_pipeline.lake import lake_from_env
@@ -139,7 +138,7 @@ def _run(
     from finance_pipeline.status import format_status, status_of
 
     defs = build_definitions()
-    instance = dg.DagsterInstance.get()
+    instance = get_instance()
     say(f"Dagster instance: {home}\nLake: {lake}")
     stored = {} if force else in_lake_and_instance(instance, lake_from_env(), ALL_ASSETS)
     plan = plan_runs(

@@ -4,6 +4,7 @@ backfills from the browser work on a fresh machine."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -16,6 +17,9 @@ from finance_pipeline.demo import DEFAULT_SEED, DEFAULT_SESSIONS, DEFAULT_TICKER
 from finance_pipeline.local_instance import use_local_instance
 from finance_pipeline.settings import env
 
+# How long `dagster dev` gets to stop its webserver and daemon before its group is killed.
+STOP_SECONDS = 60
+
 
 def run_ui(
     *,
@@ -25,7 +29,8 @@ def run_ui(
     port: int = 3000,
     say: Callable[[str], None] = print,
 ) -> int:
-    """Serve the UI until Ctrl-C or SIGTERM; returns `dagster dev`'s exit code."""
+    """Serve the UI until Ctrl-C or SIGTERM; returns `dagster dev`'s exit code (0 when
+    stopped). Every process started (sandbox, dagster dev, webserver, daemon) is stopped."""
     home, lake = use_local_instance()
     command = [sys.executable, "-m", "dagster", "dev", "-m", "finance_pipeline.definitions"]
     command += ["-p", str(port)]
@@ -39,17 +44,31 @@ def run_ui(
 
 
 def run_until_stopped(command: list[str]) -> int:
-    """Run `command`; Ctrl-C or SIGTERM stop it too, so no `dagster dev` outlives us."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    child = subprocess.Popen(command)
+    """Run `command` (`dagster dev`) until it ends, or until Ctrl-C or SIGTERM (both raise
+    KeyboardInterrupt), which stop it and everything it started (`_stop`)."""
+    # Its own process group: a terminal's Ctrl-C reaches only us, and we stop it exactly once
+    # (a second SIGINT would cut short its own shutdown of the webserver and daemon).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as the CLI does: Ctrl-C's path
+    child = subprocess.Popen(command, process_group=0)
     try:
         return child.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        if child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop(child)
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """One SIGINT, upon which `dagster dev` stops its webserver, daemon and code servers; then
+    whatever is left of its process group is killed."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # (ignored while stopping: a second Ctrl-C changes nothing)
+    if child.poll() is None:
+        child.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=STOP_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

@@ -189,7 +189,7 @@ def test_an_s3_lake_without_bucket_is_refused(tmp_path):
 def test_bad_env_values_are_named(tmp_path):
     env = {"FINANCE_PIPELINE_LAKE": str(tmp_path / "lake"), "POLYGON_PLAN": "gold"}
     proc = cli_process("plan", "2024-01-02", "2024-01-05", env=env)
-    assert_one_line_error(proc, 2, "POLYGON_PLAN must be 'free' or 'paid'")
+    assert_one_line_error(proc, 2, "POLYGON_PLAN is 'gold': it must be free or paid")
 
 
 def test_status_without_dagster_home_says_so(tmp_path):

@@ -8,38 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from finance_pipeline.settings import env
+from finance_pipeline.configuration import ConfigError, clock_time, positive_int
 
-
-class AutomationConfigError(ValueError):
-    """An automation environment variable with an unusable value; the message names it."""
-
-
-def _raw(name: str) -> str:
-    return env(name) or ""
-
-
-def clock_time(name: str) -> dt.time:
-    """An `HH:MM` variable as a time of day."""
-    value = _raw(name)
-    try:
-        hour, minute = (int(part) for part in value.split(":"))
-        return dt.time(hour, minute)
-    except ValueError:
-        raise AutomationConfigError(
-            f"{name} must be a New York time of day as HH:MM (for example 00:45), got {value!r}"
-        ) from None
-
-
-def positive_int(name: str) -> int:
-    value = _raw(name)
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise AutomationConfigError(f"{name} must be a positive whole number, got {value!r}")
-    return number
+# The variables are checked (and parsed) by finance_pipeline.configuration, like every other.
+AutomationConfigError = ConfigError
+__all__ = ["AutomationConfigError", "clock_time", "daily_cron", "positive_int"]
 
 
 def daily_cron(time: dt.time) -> str:

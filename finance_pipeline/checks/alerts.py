@@ -13,6 +13,7 @@ treated as a secret (chat webhooks embed a token): it never appears in logs or e
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import logging
 import time
@@ -96,14 +97,14 @@ class Notifier:
         if self._webhook_url is None:
             return
         body = json.dumps(alert.payload()).encode()
-        request = urllib.request.Request(
-            self._webhook_url,
-            data=body,
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
         secrets = [self._webhook_url]
         try:
+            request = urllib.request.Request(
+                self._webhook_url,
+                data=body,
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
             with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
                 status = response.status
         except urllib.error.HTTPError as exc:
@@ -114,6 +115,12 @@ class Notifier:
             reason = redact(str(getattr(exc, "reason", exc)), secrets)
             raise AlertDeliveryError(
                 f"alert webhook ({WEBHOOK_ENV}) unreachable: {reason}"
+            ) from None
+        except (ValueError, http.client.HTTPException) as exc:  # no scheme, a space: urllib
+            # quotes the URL, or part of it
+            raise AlertDeliveryError(
+                f"alert webhook ({WEBHOOK_ENV}) is not a usable URL "
+                f"({type(exc).__name__}: {redact(str(exc), secrets)})"
             ) from None
         if not 200 <= status < 300:
             raise AlertDeliveryError(f"alert webhook ({WEBHOOK_ENV}) answered HTTP {status}")

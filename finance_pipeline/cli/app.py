@@ -2,7 +2,8 @@
 the Dagster instance.
 
 Every error the user can cause (a date that is not a session, END before START, a future date,
-an unknown dataset, malformed SQL, a bad lake path, a missing DAGSTER_HOME) is printed as ONE
+an unknown dataset, malformed SQL, a bad lake path, a missing DAGSTER_HOME, any variable of the
+environment with an unusable value) is printed as ONE
 line on stderr with a non-zero exit code: 2 for bad input, 1 for work that failed, 130 when
 interrupted. Never a traceback (FINANCE_PIPELINE_DEBUG=1 shows one for unexpected errors), never
 a secret.
@@ -101,6 +102,12 @@ def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.group(name=PROG, cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """finance_pipeline: a verified Parquet/DuckDB lake of US stock data from Polygon."""
+    from finance_pipeline.configuration import ConfigError, validate
+
+    try:
+        validate()  # every variable, before any command reads one
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
 
 
 def now() -> dt.datetime:
@@ -135,15 +142,18 @@ def open_instance() -> dg.DagsterInstance:
         )
     if not Path(home).is_dir():
         raise CliError(f"DAGSTER_HOME={home} is not a directory")
-    import dagster as dg
+    from finance_pipeline.local_instance import get_instance
 
-    return dg.DagsterInstance.get()
+    return get_instance()
 
 
 def main() -> None:
     """The console script."""
+    import signal
     import warnings
 
+    # SIGTERM stops a command as Ctrl-C does: one "interrupted" line, exit 130, no traceback.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     # Dagster flags the beta/preview features this code location opts into on every import.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     cli.main(prog_name=PROG)

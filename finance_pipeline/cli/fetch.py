@@ -12,6 +12,7 @@ from finance_pipeline import router
 from finance_pipeline.calendar import newest_partition, parse_session_range
 from finance_pipeline.cli.app import (
     FAILED,
+    INTERRUPTED,
     CliError,
     cli,
     domain_errors,
@@ -185,15 +186,20 @@ def _submit(the_plan: RunPlan, dataset: str) -> int:
 
 def _run_in_process(the_plan: RunPlan) -> int:
     from finance_pipeline.definitions import build_definitions
-    from finance_pipeline.runs.execute import execute, planned_runs
+    from finance_pipeline.runs.execute import RunsInterrupted, execute, planned_runs
+    from finance_pipeline.runs.interrupts import quiet_child_stderr
 
     defs = build_definitions()
     specs = [spec for _, batch in planned_runs(defs, the_plan) for spec in batch]
     instance = open_instance()
+    interrupted = None
     try:
-        with click.progressbar(
-            length=len(specs), label=f"{len(specs)} run(s)", file=sys.stderr
-        ) as bar:
+        with (
+            quiet_child_stderr(),
+            click.progressbar(
+                length=len(specs), label=f"{len(specs)} run(s)", file=sys.stderr
+            ) as bar,
+        ):
             outcomes = execute(
                 defs,
                 instance,
@@ -201,6 +207,8 @@ def _run_in_process(the_plan: RunPlan) -> int:
                 on_done=lambda _: bar.update(1),
                 tags={"finance_pipeline/cli": "backfill"},
             )
+    except RunsInterrupted as stop:
+        interrupted, outcomes = stop, stop.outcomes
     finally:
         instance.dispose()
     failed = [o for o in outcomes if not o.success]
@@ -210,6 +218,13 @@ def _run_in_process(the_plan: RunPlan) -> int:
             f"(run {outcome.run_id}, {outcome.seconds:.1f} s)"
         )
     click.echo(f"{len(outcomes) - len(failed)} run(s) succeeded, {len(failed)} failed")
+    if interrupted is not None:
+        raise CliError(
+            f"interrupted after {len(outcomes)} of {interrupted.planned} run(s): a run in "
+            "progress was stopped and none started after it; stored sessions are whole (run "
+            "the same backfill again to finish)",
+            INTERRUPTED,
+        )
     if failed:
         raise CliError(
             f"{len(failed)} of {len(outcomes)} run(s) failed: {failed[0].describe()}", FAILED

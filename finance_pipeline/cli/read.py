@@ -22,8 +22,10 @@ from finance_pipeline.cli.app import CliError, cli, domain_errors, open_instance
 )
 @domain_errors
 def query(sql: str, as_csv: bool, parquet_path: Path | None) -> None:
-    """Run SQL on the lake's DuckDB views (daily_bars, minute_bars, universe, splits,
-    dividends, daily_bars_adjusted, coverage) and print the result."""
+    """Run one reading SQL statement (SELECT, WITH, SHOW, DESCRIBE, SUMMARIZE, EXPLAIN) on the
+    lake's DuckDB views (daily_bars, minute_bars, universe, splits, dividends,
+    daily_bars_adjusted, coverage) and print the result. Statements that change anything,
+    and files outside the lake, are refused."""
     if as_csv and parquet_path is not None:
         raise CliError("choose one of --csv and --parquet")
     from finance_pipeline.warehouse import Warehouse, WarehouseError
@@ -31,7 +33,7 @@ def query(sql: str, as_csv: bool, parquet_path: Path | None) -> None:
     lake = open_lake()
     try:
         with Warehouse(lake) as warehouse:
-            table = warehouse.query(sql)
+            table = warehouse.read(sql)
     except WarehouseError as exc:
         raise CliError(str(exc)) from None
     if parquet_path is not None:

@@ -118,7 +118,7 @@ def _valid_sessions(sessions: Iterable[dt.date]) -> tuple[dt.date, ...]:
 
 
 # Letters and digits with `.`/`-` class separators; case is kept (BRK.A, KIMpL are real symbols).
-_TICKER = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
+TICKER_SYMBOL = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 
 
 def _valid_tickers(tickers: Iterable[str]) -> tuple[str, ...]:
@@ -128,7 +128,7 @@ def _valid_tickers(tickers: Iterable[str]) -> tuple[str, ...]:
     for ticker in tickers:
         if not isinstance(ticker, str) or not ticker.strip():
             raise InvalidRequest(f"tickers must be non-empty strings, got {ticker!r}")
-        if not _TICKER.fullmatch(ticker.strip()):
+        if not TICKER_SYMBOL.fullmatch(ticker.strip()):
             raise InvalidRequest(f"{ticker.strip()!r} is not a ticker symbol")
         clean[ticker.strip()] = None
     if not clean:

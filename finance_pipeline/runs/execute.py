@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from finance_pipeline.redaction import redact
+from finance_pipeline.runs.interrupts import stop_requests
 from finance_pipeline.runs.planner import RunPlan
 from finance_pipeline.runs.specs import RunSpec, contiguous, run_specs
 
@@ -123,6 +124,16 @@ def execute_one(
     )
 
 
+class RunsInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped `execute`: the run in progress was stopped by Dagster (it
+    stores nothing half-written), no later run started. `outcomes`: the runs that ran."""
+
+    def __init__(self, outcomes: list[RunOutcome], planned: int) -> None:
+        super().__init__(f"interrupted after {len(outcomes)} of {planned} run(s)")
+        self.outcomes = outcomes
+        self.planned = planned
+
+
 def execute(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -132,25 +143,34 @@ def execute(
     log_level: str = "CRITICAL",
 ) -> list[RunOutcome]:
     """Execute each run in this process against `instance`; a failed run does not stop the
-    others (later runs may still have what they need). Console logs below `log_level` are
-    left to the instance's event log (the UI shows them)."""
+    others (later runs may still have what they need), Ctrl-C or SIGTERM stops them all
+    (`RunsInterrupted`). Console logs below `log_level` are left to the instance's event log
+    (the UI shows them)."""
     job = defs.resolve_implicit_global_asset_job_def()
     parents = _parents(defs)
     failed: dict[str, set[dt.date]] = {}  # asset -> sessions of runs that failed
-    outcomes = []
-    for planned in specs:
-        held, runnable = hold_back(planned, parents, failed)
-        results = [held] if held is not None else []
-        for spec in runnable:
-            outcome = execute_one(job, instance, spec, tags or {}, log_level)
-            results.append(outcome)
-            if not outcome.success:
-                for asset in spec.assets:
-                    failed.setdefault(asset, set()).update(spec.sessions)
-        for outcome in results:
-            outcomes.append(outcome)
-            if on_done is not None:
-                on_done(outcome)
+    outcomes: list[RunOutcome] = []
+    with stop_requests() as stop_requested:
+        for planned in specs:
+            held, runnable = hold_back(planned, parents, failed)
+            results = [held] if held is not None else []
+            for spec in runnable:
+                if stop_requested():
+                    break
+                outcome = execute_one(job, instance, spec, tags or {}, log_level)
+                results.append(outcome)
+                if not outcome.success:
+                    for asset in spec.assets:
+                        failed.setdefault(asset, set()).update(spec.sessions)
+            for outcome in results:
+                outcomes.append(outcome)
+                if on_done is not None:
+                    on_done(outcome)
+            if stop_requested():
+                break
+        interrupted = stop_requested()
+    if interrupted:
+        raise RunsInterrupted(outcomes, len(specs))
     return outcomes
 
 

@@ -75,13 +75,16 @@ def _distinct_strings(path: str, column: str) -> list[str]:
 
 def _describe(file: SessionFile) -> dict[str, Any]:
     """Catalog entry of one file: rows from the footer, distinct source / source_etag."""
+    rows: int | None
     try:
         rows = pq.ParquetFile(file.path).metadata.num_rows
         sources = _distinct_strings(file.path, "source") if file.dataset in CURATED_ASSETS else []
         flat = file.dataset in FLAT_FILE_ASSETS
         etags = _distinct_strings(file.path, "source_etag") if flat else []
     except (OSError, pa.ArrowException) as exc:
-        raise WarehouseError(f"{file.path} is not a readable Parquet file: {exc}") from None
+        # Only the queries that read it fail (naming it); the rest of the lake stays usable.
+        log.warning("%s is not a readable Parquet file: %s", file.path, one_line(exc))
+        rows, sources, etags = None, [], []
     return {
         "dataset": file.dataset,
         "session": file.session,

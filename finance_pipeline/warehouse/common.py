@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from finance_pipeline.lake.layout import SESSION_KEY
 from finance_pipeline.redaction import redact
 
@@ -22,8 +24,15 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def glob_literal(path: str) -> str:
+    """`path` as a DuckDB glob pattern that matches only itself: a lake root such as `lake[x]`
+    must not also read `lakex`."""
+    return re.sub(r"([*?\[])", r"[\1]", path)
+
+
 def read_parquet_sql(paths: list[str]) -> str:
-    """DuckDB's read_parquet over session files, with `session` from the hive path as a DATE."""
-    listing = ", ".join(sql_str(p) for p in paths)
+    """DuckDB's read_parquet over session files (paths taken literally), with `session` from
+    the hive path as a DATE."""
+    listing = ", ".join(sql_str(glob_literal(p)) for p in paths)
     hive_types = f"{{{sql_str(SESSION_KEY)}: DATE}}"
     return f"read_parquet([{listing}], hive_partitioning = true, hive_types = {hive_types})"

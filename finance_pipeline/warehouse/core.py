@@ -19,6 +19,7 @@ from finance_pipeline.settings import env
 from finance_pipeline.warehouse.catalog import StateStore, scan_lake
 from finance_pipeline.warehouse.common import WarehouseError, one_line
 from finance_pipeline.warehouse.compaction import CompactionResult, compact_dataset, compacted_files
+from finance_pipeline.warehouse.readonly import RefusedQuery, lock_down, reading_statement
 from finance_pipeline.warehouse.s3_mirror import S3Mirror, default_cache_dir, make_s3_client
 from finance_pipeline.warehouse.views import Snapshot, install_views
 
@@ -156,14 +157,15 @@ class Warehouse:
 
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:
         """Run SQL on the views; WarehouseError with DuckDB's one-line message when it fails."""
-        con = self.connection
-        try:
-            relation = con.sql(sql, params=params)
-            if relation is None:  # a statement without a result
-                return pa.table({})
-            return relation.to_arrow_table()
-        except duckdb.Error as exc:
-            raise WarehouseError(f"query failed: {one_line(exc)}") from None
+        return _run(self.connection, sql, params)
+
+    def read(self, sql: str) -> pa.Table:
+        """Run SQL a person wrote: one reading statement (`readonly.reading_statement`, else
+        `RefusedQuery`), on a fresh connection that opens no file outside the lake."""
+        statement = reading_statement(sql)
+        con = self.connect()
+        lock_down(con, (self.local_root, self.compact_root))
+        return _run(con, statement)
 
     def query_df(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """`query` as a pandas DataFrame."""
@@ -198,3 +200,19 @@ class Warehouse:
 
     def compact_all(self, *, force: bool = False) -> list[CompactionResult]:
         return [self.compact(dataset, force=force) for dataset in self.datasets]
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any] | None = None
+) -> pa.Table:
+    try:
+        relation = con.sql(sql, params=params)
+        if relation is None:  # a statement without a result
+            return pa.table({})
+        return relation.to_arrow_table()
+    except duckdb.PermissionException as exc:  # only `read`'s connections forbid anything
+        raise RefusedQuery(
+            f"query refused: {one_line(exc)} (query opens only the lake's own files)"
+        ) from None
+    except duckdb.Error as exc:
+        raise WarehouseError(f"query failed: {one_line(exc)}") from None
