@@ -147,6 +147,40 @@ def plan_runs(
     verification, fetched again with the curated layer of their sessions.
     """
     stored = _without_bad_sources(stored or {}, bad := _within(bad or {}, sessions))
+    routes, raw, curated, tickers = _route(
+        demands, sessions, now, credentials, stored, force, market_size
+    )
+    _add_repairs(bad, routes, raw, curated)
+    curated.update(_derived(routes, curated, raw))
+    if reconcile and DAILY_BARS in routes:
+        extra = routes[DAILY_BARS].sessions_for("flat_file")
+        raw[GROUPED_DAILY_BARS] = sorted({*raw.get(GROUPED_DAILY_BARS, []), *extra})
+    todo = {
+        a: [d for d in days if force or d not in stored.get(a, set())] for a, days in raw.items()
+    }
+    skipped = sum(len(r.skipped) for r in routes.values())
+    skipped += sum(len(raw[a]) - len(days) for a, days in todo.items())
+    targets = {a: tuple(sorted(set(days))) for a, days in {**todo, **curated}.items() if days}
+    api_calls = _quote(routes, todo, now, credentials, market_size)
+    return RunPlan(routes, targets, tickers, skipped, api_calls)
+
+
+def _route(
+    demands: Sequence[Demand],
+    sessions: Sequence[dt.date],
+    now: dt.datetime,
+    credentials: router.Credentials,
+    stored: Mapping[str, set[dt.date]],
+    force: bool,
+    market_size: int,
+) -> tuple[
+    dict[Dataset, router.Plan],
+    dict[str, list[dt.date]],
+    dict[str, list[dt.date]],
+    dict[str, tuple[str, ...]],
+]:
+    """The router's plan per demand, and the raw and curated sessions (and per-ticker tickers)
+    it implies."""
     routes: dict[Dataset, router.Plan] = {}
     raw: dict[str, list[dt.date]] = {}
     curated: dict[str, list[dt.date]] = {}
@@ -173,19 +207,7 @@ def plan_runs(
                     tickers[asset] = demand.tickers
             if assets and demand.dataset in CURATED_OF:
                 curated.setdefault(CURATED_OF[demand.dataset], []).append(planned.session)
-    _add_repairs(bad, routes, raw, curated)
-    curated.update(_derived(routes, curated, raw))
-    if reconcile and DAILY_BARS in routes:
-        extra = routes[DAILY_BARS].sessions_for("flat_file")
-        raw[GROUPED_DAILY_BARS] = sorted({*raw.get(GROUPED_DAILY_BARS, []), *extra})
-    todo = {
-        a: [d for d in days if force or d not in stored.get(a, set())] for a, days in raw.items()
-    }
-    skipped = sum(len(r.skipped) for r in routes.values())
-    skipped += sum(len(raw[a]) - len(days) for a, days in todo.items())
-    targets = {a: tuple(sorted(set(days))) for a, days in {**todo, **curated}.items() if days}
-    api_calls = _quote(routes, todo, now, credentials, market_size)
-    return RunPlan(routes, targets, tickers, skipped, api_calls)
+    return routes, raw, curated, tickers
 
 
 def _within(
