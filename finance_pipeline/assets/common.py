@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +40,35 @@ def source_asset(*, kinds: set[str], **asset_args: Any) -> Callable[..., dg.Asse
 def run_sessions(context: dg.AssetExecutionContext) -> list[dt.date]:
     """The sessions this run materializes: one, or all of a range run, in order."""
     return [session_from_partition_key(key) for key in context.partition_keys]
+
+
+def record_figures(
+    context: dg.AssetExecutionContext,
+    sessions: Mapping[str, Mapping[str, Any]],
+    run_totals: Mapping[str, Any],
+) -> None:
+    """Each session's own figures on its own materialization; the run's totals once per run.
+
+    Dagster copies output metadata onto every partition of a range run (a 21-session run showed
+    its total on each session), so figures go per partition through
+    `add_asset_metadata(partition_key=...)`. A one-session run's totals are that session's; a
+    range run's totals become one unpartitioned AssetObservation of the asset, never a
+    session's figure. `sessions` is keyed by partition key.
+    """
+    if len(sessions) == 1:
+        ((key, figures),) = sessions.items()
+        context.add_asset_metadata({**run_totals, **figures}, partition_key=key)
+        return
+    for key, figures in sessions.items():
+        context.add_asset_metadata(dict(figures), partition_key=key)
+    keys = sorted(sessions)
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=context.asset_key,
+            description=f"Run totals over {len(keys)} sessions {keys[0]}..{keys[-1]}",
+            metadata={**run_totals, "run_sessions": len(keys)},
+        )
+    )
 
 
 def run_session(context: dg.AssetExecutionContext) -> dt.date:

@@ -10,10 +10,11 @@ import pyarrow as pa
 from finance_pipeline import schemas
 from finance_pipeline.assets.common import (
     RunMetrics,
+    record_figures,
     run_sessions,
     source_asset,
 )
-from finance_pipeline.calendar import previous_session
+from finance_pipeline.calendar import partition_key, previous_session
 from finance_pipeline.clients import PolygonClient
 from finance_pipeline.registry import DIVIDENDS, SPLITS
 from finance_pipeline.resources.polygon import PolygonResource
@@ -89,15 +90,34 @@ def load_actions(
         )
         frame = frame[in_window]
     frame = frame.assign(session=assign_sessions(frame[date_column], sessions))
-    return dg.Output(
-        schemas.to_table(frame, schema, dataset),
-        metadata=metrics.metadata(
-            rows=len(frame),
-            tickers=int(frame["ticker"].nunique()),
-            old_path_calls=len(sessions),  # one query per session
-            sessions=len(sessions),
-            duplicates_dropped=dropped,
-        ),
+    record_figures(
+        context, _session_figures(frame, sessions), _run_totals(metrics, frame, sessions, dropped)
+    )
+    return dg.Output(schemas.to_table(frame, schema, dataset))
+
+
+def _session_figures(frame: pd.DataFrame, sessions: list[dt.date]) -> dict[str, dict[str, object]]:
+    """Each session's own events (0 where there was none); the run's one query is not split."""
+    by_session = frame.groupby("session")["ticker"]
+    rows, tickers = by_session.size(), by_session.nunique()
+    return {
+        partition_key(s): {
+            "dagster/row_count": int(rows.get(s, 0)),
+            "tickers": int(tickers.get(s, 0)),
+        }
+        for s in sessions
+    }
+
+
+def _run_totals(
+    metrics: RunMetrics, frame: pd.DataFrame, sessions: list[dt.date], dropped: int
+) -> dict[str, object]:
+    return metrics.metadata(
+        rows=len(frame),
+        tickers=int(frame["ticker"].nunique()),
+        old_path_calls=len(sessions),  # one query per session
+        sessions=len(sessions),
+        duplicates_dropped=dropped,
     )
 
 

@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from finance_pipeline import router, schemas
-from finance_pipeline.assets.common import IO_MANAGER_KEY, run_sessions
+from finance_pipeline.assets.common import IO_MANAGER_KEY, record_figures, run_sessions
+from finance_pipeline.calendar import partition_key
 from finance_pipeline.checks.rules.frames import TEST_SYMBOLS
 from finance_pipeline.lake import Lake
 from finance_pipeline.partitions import TRADING_SESSIONS
@@ -132,9 +133,14 @@ def build_curated(lake: Lake, dataset: router.Dataset, sessions: list[dt.date]) 
     return curated
 
 
+def session_metadata(dataset: router.Dataset, item: Curated) -> dict[str, object]:
+    """One session's own figures: its rows, tickers and the raw asset it was built from."""
+    return curated_metadata(dataset, [item])
+
+
 def curated_metadata(dataset: router.Dataset, curated: list[Curated]) -> dict[str, object]:
-    """Plottable numbers plus the source as text. A range run's partitions share one set of
-    metadata: `source` then lists every raw asset used with its session count, and
+    """Plottable numbers plus the source as text, for one session or a run's totals: over
+    several sessions `source` lists every raw asset used with its session count, and
     `source_rank` is the worst rank in the range (1 = best)."""
     sources = Counter(item.raw_dataset for item in curated)
     if len(curated) == 1:
@@ -216,7 +222,11 @@ def _materialize(
             f"{dataset} {item.session}: {item.table.num_rows} rows from {item.raw_dataset} "
             f"(stored: {', '.join(item.available)})"
         )
-    context.add_output_metadata(curated_metadata(dataset, curated))
+    record_figures(
+        context,
+        {partition_key(item.session): session_metadata(dataset, item) for item in curated},
+        curated_metadata(dataset, curated),
+    )
     tables = [item.table for item in curated]
     return pa.concat_tables(tables) if tables else schemas.CURATED_BARS.empty_table()
 

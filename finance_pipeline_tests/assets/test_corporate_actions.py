@@ -9,10 +9,11 @@ from finance_pipeline.assets import dividends, splits
 from finance_pipeline.assets.corporate_actions import assign_sessions, fetch_window
 from finance_pipeline.calendar import sessions_between
 from finance_pipeline_tests.assets.support import (
-    metadata_of,
     read_partition,
     run,
+    run_totals_of,
     sandbox_resources,
+    session_metadata_of,
     stored_sessions,
 )
 
@@ -53,14 +54,23 @@ def test_a_range_run_fetches_once_and_writes_every_session(sandbox, tmp_path):
     assert len(got) == len(market_dividends.drop_duplicates(["ticker", "ex_dividend_date"]))
     assert got["cash_amount"].sum() == market_dividends["cash_amount"].sum()
 
-    split_meta = metadata_of(result, "splits")
+    split_meta = run_totals_of(result, "splits")
     assert split_meta["api_calls"] == calls["v3_splits"] == math.ceil(len(market_splits) / 1000)
     assert split_meta["duplicates_dropped"] == len(market_splits) - len(unique_splits)
     assert split_meta["calls_saved"] == len(sessions) - calls["v3_splits"]
-    assert split_meta["partitions_written"] == len(sessions)
-    dividend_meta = metadata_of(result, "dividends")
+    # Each session carries its own events, never the run's totals.
+    per_session = session_metadata_of(result, "splits")
+    assert sorted(per_session) == keys
+    stored_splits = stored(tmp_path, "splits", sessions)
+    for key, meta in per_session.items():
+        own = stored_splits[stored_splits["session"].astype(str) == key]
+        assert meta["dagster/row_count"] == len(own) and meta["partitions_written"] == 1
+        assert "api_calls" not in meta and "duplicates_dropped" not in meta
+    dividend_meta = run_totals_of(result, "dividends")
     assert dividend_meta["api_calls"] == calls["v3_dividends"] == 1
     assert dividend_meta["dagster/row_count"] == len(got)
+    dividend_rows = session_metadata_of(result, "dividends")
+    assert sum(meta["dagster/row_count"] for meta in dividend_rows.values()) == len(got)
 
 
 def test_a_single_session_run_writes_that_session_even_when_empty(sandbox, tmp_path):
