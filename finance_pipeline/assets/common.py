@@ -12,23 +12,39 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from finance_pipeline import schemas
 from finance_pipeline.calendar import NEW_YORK, session_from_partition_key
 from finance_pipeline.clients import FlatFilesClient, PolygonClient
 from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.resources.flat_files_resource import FlatFilesResource
+from finance_pipeline.resources.parquet_io_manager import table_schema
 from finance_pipeline.resources.polygon import PolygonResource
 
 GROUP = "sources"
 IO_MANAGER_KEY = "parquet_io_manager"
 # Caps concurrent steps that call Polygon across all runs; the resource still throttles.
 POLYGON_POOL = "polygon_api"
+# Who answers for the data, shown on every asset in the UI.
+OWNERS = ["team:market-data"]
 
 
-def source_asset(*, kinds: set[str], **asset_args: Any) -> Callable[..., dg.AssetsDefinition]:
+def asset_tags(layer: str, vendor: str | None = None) -> dict[str, str]:
+    """Tags the UI filters on: the layer (raw/curated) and, for raw data, how it is fetched."""
+    return {"layer": layer, **({"fetched_via": vendor} if vendor else {})}
+
+
+def source_asset(
+    *, name: str, kinds: set[str], **asset_args: Any
+) -> Callable[..., dg.AssetsDefinition]:
     """`@dg.asset` for a raw source: group "sources", session partitions, the Parquet IO
-    manager, and the `polygon_api` pool when it calls Polygon."""
+    manager, owners, tags, its column schema, and the `polygon_api` pool when it calls
+    Polygon."""
     return dg.asset(
+        name=name,
+        metadata={"dagster/column_schema": table_schema(schemas.DATASETS[name])},
         group_name=GROUP,
+        owners=OWNERS,
+        tags=asset_tags("raw", "rest_api" if "polygon" in kinds else "s3_flat_files"),
         kinds={*kinds, "parquet"},
         partitions_def=TRADING_SESSIONS,
         io_manager_key=IO_MANAGER_KEY,

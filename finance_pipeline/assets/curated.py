@@ -27,13 +27,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from finance_pipeline import router, schemas
-from finance_pipeline.assets.common import IO_MANAGER_KEY, record_figures, run_sessions
+from finance_pipeline.assets.common import (
+    IO_MANAGER_KEY,
+    OWNERS,
+    asset_tags,
+    record_figures,
+    run_sessions,
+)
 from finance_pipeline.calendar import partition_key
 from finance_pipeline.checks.rules.frames import TEST_SYMBOLS
 from finance_pipeline.lake import Lake
 from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.registry import DAILY_BARS, MINUTE_BARS
 from finance_pipeline.resources.lake import LakeResource
+from finance_pipeline.resources.parquet_io_manager import table_schema
 
 GROUP = "curated"
 # Sessions the automation condition watches: the flat-file sensor's window and a margin for
@@ -249,6 +256,9 @@ def _curated_asset(dataset: router.Dataset, per_run: int) -> dg.AssetsDefinition
     @dg.asset(
         name=dataset,
         group_name=GROUP,
+        owners=OWNERS,
+        tags=asset_tags("curated"),
+        metadata={"dagster/column_schema": table_schema(schemas.CURATED_BARS)},
         kinds={"parquet"},
         partitions_def=TRADING_SESSIONS,
         io_manager_key=IO_MANAGER_KEY,

@@ -18,6 +18,7 @@ from pydantic import Field
 from finance_pipeline.calendar import partition_key, session_from_partition_key
 from finance_pipeline.lake import Lake, WriteResult
 from finance_pipeline.resources.lake import LakeResource
+from finance_pipeline.schemas import COLUMN_DESCRIPTIONS
 
 
 def table_schema(schema: pa.Schema) -> dg.TableSchema:
@@ -27,6 +28,7 @@ def table_schema(schema: pa.Schema) -> dg.TableSchema:
             dg.TableColumn(
                 name=field.name,
                 type=str(field.type),
+                description=COLUMN_DESCRIPTIONS.get(field.name),
                 constraints=dg.TableColumnConstraints(nullable=field.nullable),
             )
             for field in schema
