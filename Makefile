@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck reliability bench bench-smoke ui clean
+.PHONY: demo test lint typecheck reliability bench bench-smoke ui screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-smoke: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/finance-pipeline ui
+
+# The README's UI screenshots (docs/ui_*.png): make demo, then make ui, shot with Debian's Chromium.
+screenshots: $(STAMP)
+	$(BIN)/python -m finance_pipeline_tests.ui.screenshots
 
 clean:
 	rm -rf $(VENV) .demo .lake .sandbox_cache bench/.scratch

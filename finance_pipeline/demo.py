@@ -89,9 +89,12 @@ def run_demo(
         return _run(days, sandbox.now, home, lake, say, SANDBOX_NOTE, force, market_size=tickers)
 
 
-def demo_sandbox(tickers: int, seed: int, days: list[dt.date], home: Path, say: Say) -> Sandbox:
+def demo_sandbox(
+    tickers: int, seed: int, days: list[dt.date], home: Path, say: Say, end: dt.date | None = None
+) -> Sandbox:
     """The demo's market: `days` of history, its clock at 08:00 New York the day after the last
-    one, so that session's flat files are not published yet (grouped daily serves it)."""
+    one, so that session's flat files are not published yet (grouped daily serves it). `end`
+    extends the market past `days` (sessions that trade once a running clock reaches them)."""
     from finance_pipeline.sandbox import Sandbox
 
     clock = dt.datetime.combine(days[-1] + dt.timedelta(days=1), SANDBOX_TIME, NEW_YORK)
@@ -103,7 +106,7 @@ def demo_sandbox(tickers: int, seed: int, days: list[dt.date], home: Path, say: 
         tickers=tickers,
         seed=seed,
         start=days[0],
-        end=days[-1],
+        end=end or days[-1],
         now=clock,
         plan="paid",
         cache_dir=home.parent / "sandbox_cache",

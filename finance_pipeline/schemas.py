@@ -166,3 +166,45 @@ def to_table(frame: pd.DataFrame, schema: pa.Schema, dataset: str) -> pa.Table:
 
 def empty_table(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()
+
+
+# What each column means, shown in the UI's column schema of every asset (`dagster/column_schema`).
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "ticker": "Exchange symbol as the vendor spells it (e.g. BRK.A).",
+    "session": "NYSE trading session (New York date) the row belongs to.",
+    "window_start": "Start of the bar's window, UTC (00:00 New York for day bars).",
+    "open": "First trade price in the window, unadjusted.",
+    "high": "Highest trade price in the window, unadjusted.",
+    "low": "Lowest trade price in the window, unadjusted.",
+    "close": "Last trade price in the window, unadjusted.",
+    "volume": "Shares traded in the window, unadjusted.",
+    "vwap": "Volume-weighted average price; null where the source has none (flat files).",
+    "transactions": "Number of trades in the window.",
+    "otc": "True for over-the-counter tickers (grouped daily with include_otc).",
+    "source": "Raw asset this curated row was taken from (the best stored for its session).",
+    "source_etag": "S3 ETag of the flat file the row came from (detects restatements).",
+    "source_last_modified": "S3 LastModified of that flat file, UTC.",
+    "name": "Company or fund name.",
+    "type": "Polygon ticker type (CS common stock, ETF, ADRC, ...).",
+    "market": "Market (stocks, otc).",
+    "locale": "Locale (us).",
+    "primary_exchange": "MIC of the primary listing exchange.",
+    "active": "True when the ticker was listed on the session; false for delisted names.",
+    "currency_name": "Trading currency.",
+    "cik": "SEC Central Index Key.",
+    "composite_figi": "OpenFIGI composite identifier.",
+    "share_class_figi": "OpenFIGI share-class identifier.",
+    "delisted_utc": "When the ticker was delisted, UTC; null while active.",
+    "id": "Vendor id of the corporate action.",
+    "execution_date": "First session that trades post-split.",
+    "split_from": "Shares before the split (2-for-1: split_from 1, split_to 2).",
+    "split_to": "Shares after the split.",
+    "ex_dividend_date": "First session that trades without the dividend.",
+    "declaration_date": "Date the dividend was declared.",
+    "record_date": "Date holders must be on record.",
+    "pay_date": "Date the dividend is paid.",
+    "cash_amount": "Dividend per share, in `currency`.",
+    "currency": "Currency of the dividend.",
+    "dividend_type": "CD regular, SC special, LT/ST capital gains.",
+    "frequency": "Payments per year (0 one-off, 4 quarterly, 12 monthly).",
+}

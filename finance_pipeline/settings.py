@@ -78,6 +78,17 @@ ENV_VARS: dict[str, tuple[str | None, bool, str]] = {
         False,
         "in_process (steps share one process) or k8s (a pod per step; needs dagster-k8s)",
     ),
+    "FINANCE_PIPELINE_GIT_URL": (
+        None,
+        False,
+        "GitHub or GitLab URL of the repository; asset code references then link to it",
+    ),
+    "FINANCE_PIPELINE_GIT_BRANCH": ("main", False, "branch the code references link to"),
+    "FINANCE_PIPELINE_SANDBOX_SPEED": (
+        "60",
+        False,
+        "`make ui` only: sandbox seconds per real second (1 = real time)",
+    ),
     "DAGSTER_HOME": (None, False, "Dagster instance directory (run history, schedules)"),
 }
 

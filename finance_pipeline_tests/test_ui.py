@@ -1,5 +1,6 @@
 """`finance-pipeline ui`: the Dagster UI on the demo's instance with the sandbox behind it."""
 
+import datetime
 import json
 import os
 import shutil
@@ -66,3 +67,46 @@ def test_ui_serves_every_asset_and_stops_its_webserver_on_sigterm(tmp_path):
 def _session_alive(session_id: int) -> bool:
     listing = subprocess.run(["ps", "-eo", "sid=,pid="], capture_output=True, text=True).stdout
     return any(line.split()[0] == str(session_id) for line in listing.splitlines() if line.strip())
+
+
+RUNS = """{ runsOrError(limit: 50) { ... on Runs { results {
+  runId jobName status tags { key value } } } } }"""
+
+
+@pytest.mark.slow
+def test_ui_market_lives_and_the_flat_file_sensor_launches_a_run(tmp_path):
+    """In `ui` the sandbox clock runs: the newest session's flat files, not yet out at start,
+    publish as the clock passes 11:00 New York, and the flat-file sensor launches their runs."""
+    from finance_pipeline.calendar import recent_sessions
+
+    port = _free_port()
+    newest = recent_sessions(datetime.datetime.now(datetime.UTC), 2)[-1].isoformat()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYGON_", "FLATFILES_"))}
+    env |= {
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "FINANCE_PIPELINE_LAKE": str(tmp_path / "lake"),
+        "FINANCE_PIPELINE_SANDBOX_SPEED": "600",  # 08:00 -> 11:00 New York in 18 s
+        "FINANCE_PIPELINE_FLAT_FILE_SENSOR_INTERVAL": "5",
+    }
+    command = [CLI, "ui", "--port", str(port), "--tickers", "20", "--sessions", "2"]
+    ui = subprocess.Popen(command, env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 420
+        launched: list[dict] = []
+        while not launched:
+            assert ui.poll() is None, f"ui exited with {ui.returncode}"
+            assert time.monotonic() < deadline, f"no flat-file run for {newest} launched"
+            try:
+                runs = _graphql(port, RUNS)["runsOrError"]["results"]
+            except (OSError, KeyError, TypeError):
+                runs = []
+            launched = [
+                r
+                for r in runs
+                if {"key": "finance_pipeline/session", "value": newest} in r["tags"]
+                and r["jobName"] == "flat_files_job"
+            ]
+            time.sleep(1)  # the pace of polling a live server, not a wait for a result
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=60)

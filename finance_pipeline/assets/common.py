@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,23 +12,39 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from finance_pipeline import schemas
 from finance_pipeline.calendar import NEW_YORK, session_from_partition_key
 from finance_pipeline.clients import FlatFilesClient, PolygonClient
 from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.resources.flat_files_resource import FlatFilesResource
+from finance_pipeline.resources.parquet_io_manager import table_schema
 from finance_pipeline.resources.polygon import PolygonResource
 
 GROUP = "sources"
 IO_MANAGER_KEY = "parquet_io_manager"
 # Caps concurrent steps that call Polygon across all runs; the resource still throttles.
 POLYGON_POOL = "polygon_api"
+# Who answers for the data, shown on every asset in the UI.
+OWNERS = ["team:market-data"]
 
 
-def source_asset(*, kinds: set[str], **asset_args: Any) -> Callable[..., dg.AssetsDefinition]:
+def asset_tags(layer: str, vendor: str | None = None) -> dict[str, str]:
+    """Tags the UI filters on: the layer (raw/curated) and, for raw data, how it is fetched."""
+    return {"layer": layer, **({"fetched_via": vendor} if vendor else {})}
+
+
+def source_asset(
+    *, name: str, kinds: set[str], **asset_args: Any
+) -> Callable[..., dg.AssetsDefinition]:
     """`@dg.asset` for a raw source: group "sources", session partitions, the Parquet IO
-    manager, and the `polygon_api` pool when it calls Polygon."""
+    manager, owners, tags, its column schema, and the `polygon_api` pool when it calls
+    Polygon."""
     return dg.asset(
+        name=name,
+        metadata={"dagster/column_schema": table_schema(schemas.DATASETS[name])},
         group_name=GROUP,
+        owners=OWNERS,
+        tags=asset_tags("raw", "rest_api" if "polygon" in kinds else "s3_flat_files"),
         kinds={*kinds, "parquet"},
         partitions_def=TRADING_SESSIONS,
         io_manager_key=IO_MANAGER_KEY,
@@ -40,6 +56,35 @@ def source_asset(*, kinds: set[str], **asset_args: Any) -> Callable[..., dg.Asse
 def run_sessions(context: dg.AssetExecutionContext) -> list[dt.date]:
     """The sessions this run materializes: one, or all of a range run, in order."""
     return [session_from_partition_key(key) for key in context.partition_keys]
+
+
+def record_figures(
+    context: dg.AssetExecutionContext,
+    sessions: Mapping[str, Mapping[str, Any]],
+    run_totals: Mapping[str, Any],
+) -> None:
+    """Each session's own figures on its own materialization; the run's totals once per run.
+
+    Dagster copies output metadata onto every partition of a range run (a 21-session run showed
+    its total on each session), so figures go per partition through
+    `add_asset_metadata(partition_key=...)`. A one-session run's totals are that session's; a
+    range run's totals become one unpartitioned AssetObservation of the asset, never a
+    session's figure. `sessions` is keyed by partition key.
+    """
+    if len(sessions) == 1:
+        ((key, figures),) = sessions.items()
+        context.add_asset_metadata({**run_totals, **figures}, partition_key=key)
+        return
+    for key, figures in sessions.items():
+        context.add_asset_metadata(dict(figures), partition_key=key)
+    keys = sorted(sessions)
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=context.asset_key,
+            description=f"Run totals over {len(keys)} sessions {keys[0]}..{keys[-1]}",
+            metadata={**run_totals, "run_sessions": len(keys)},
+        )
+    )
 
 
 def run_session(context: dg.AssetExecutionContext) -> dt.date:

@@ -14,10 +14,11 @@ import pyarrow as pa
 from finance_pipeline import schemas
 from finance_pipeline.assets.common import (
     RunMetrics,
+    record_figures,
     run_sessions,
     source_asset,
 )
-from finance_pipeline.calendar import previous_session
+from finance_pipeline.calendar import partition_key, previous_session
 from finance_pipeline.clients import (
     PolygonBadRequestError,
     PolygonClient,
@@ -120,18 +121,48 @@ def load_actions(
         )
         frame = frame[in_window]
     frame = frame.assign(session=assign_sessions(frame[date_column], sessions))
-    return dg.Output(
-        schemas.to_table(frame, schema, dataset),
-        metadata=metrics.metadata(
-            rows=len(frame),
-            tickers=int(frame["ticker"].nunique()),
-            old_path_calls=len(sessions),  # one query per session
-            sessions=len(sessions),
-            duplicates_dropped=dropped,
-            endpoint=f"/v3/reference/{dataset}" if refused else f"/stocks/v1/{dataset}",
-            v1_refused=refused or "no",
-        ),
+    record_figures(
+        context,
+        _session_figures(frame, sessions),
+        _run_totals(metrics, frame, sessions, dropped, _endpoint(dataset, refused)),
     )
+    return dg.Output(schemas.to_table(frame, schema, dataset))
+
+
+def _session_figures(frame: pd.DataFrame, sessions: list[dt.date]) -> dict[str, dict[str, object]]:
+    """Each session's own events (0 where there was none); the run's one query is not split."""
+    by_session = frame.groupby("session")["ticker"]
+    rows, tickers = by_session.size(), by_session.nunique()
+    return {
+        partition_key(s): {
+            "dagster/row_count": int(rows.get(s, 0)),
+            "tickers": int(tickers.get(s, 0)),
+        }
+        for s in sessions
+    }
+
+
+def _run_totals(
+    metrics: RunMetrics,
+    frame: pd.DataFrame,
+    sessions: list[dt.date],
+    dropped: int,
+    endpoint: dict[str, str],
+) -> dict[str, object]:
+    return metrics.metadata(
+        rows=len(frame),
+        tickers=int(frame["ticker"].nunique()),
+        old_path_calls=len(sessions),  # one query per session
+        sessions=len(sessions),
+        duplicates_dropped=dropped,
+        **endpoint,
+    )
+
+
+def _endpoint(dataset: str, refused: str | None) -> dict[str, str]:
+    """Which endpoint served the run, and why v1 did not (\"no\" when it did)."""
+    path = f"/v3/reference/{dataset}" if refused else f"/stocks/v1/{dataset}"
+    return {"endpoint": path, "v1_refused": refused or "no"}
 
 
 def _action_asset(

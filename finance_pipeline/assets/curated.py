@@ -27,12 +27,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from finance_pipeline import router, schemas
-from finance_pipeline.assets.common import IO_MANAGER_KEY, run_sessions
+from finance_pipeline.assets.common import (
+    IO_MANAGER_KEY,
+    OWNERS,
+    asset_tags,
+    record_figures,
+    run_sessions,
+)
+from finance_pipeline.calendar import partition_key
 from finance_pipeline.checks.rules.frames import TEST_SYMBOLS
 from finance_pipeline.lake import Lake
 from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.registry import DAILY_BARS, MINUTE_BARS
 from finance_pipeline.resources.lake import LakeResource
+from finance_pipeline.resources.parquet_io_manager import table_schema
 
 GROUP = "curated"
 # Sessions the automation condition watches: the flat-file sensor's window and a margin for
@@ -132,9 +140,14 @@ def build_curated(lake: Lake, dataset: router.Dataset, sessions: list[dt.date]) 
     return curated
 
 
+def session_metadata(dataset: router.Dataset, item: Curated) -> dict[str, object]:
+    """One session's own figures: its rows, tickers and the raw asset it was built from."""
+    return curated_metadata(dataset, [item])
+
+
 def curated_metadata(dataset: router.Dataset, curated: list[Curated]) -> dict[str, object]:
-    """Plottable numbers plus the source as text. A range run's partitions share one set of
-    metadata: `source` then lists every raw asset used with its session count, and
+    """Plottable numbers plus the source as text, for one session or a run's totals: over
+    several sessions `source` lists every raw asset used with its session count, and
     `source_rank` is the worst rank in the range (1 = best)."""
     sources = Counter(item.raw_dataset for item in curated)
     if len(curated) == 1:
@@ -216,7 +229,11 @@ def _materialize(
             f"{dataset} {item.session}: {item.table.num_rows} rows from {item.raw_dataset} "
             f"(stored: {', '.join(item.available)})"
         )
-    context.add_output_metadata(curated_metadata(dataset, curated))
+    record_figures(
+        context,
+        {partition_key(item.session): session_metadata(dataset, item) for item in curated},
+        curated_metadata(dataset, curated),
+    )
     tables = [item.table for item in curated]
     return pa.concat_tables(tables) if tables else schemas.CURATED_BARS.empty_table()
 
@@ -239,6 +256,9 @@ def _curated_asset(dataset: router.Dataset, per_run: int) -> dg.AssetsDefinition
     @dg.asset(
         name=dataset,
         group_name=GROUP,
+        owners=OWNERS,
+        tags=asset_tags("curated"),
+        metadata={"dagster/column_schema": table_schema(schemas.CURATED_BARS)},
         kinds={"parquet"},
         partitions_def=TRADING_SESSIONS,
         io_manager_key=IO_MANAGER_KEY,

@@ -20,10 +20,12 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 from dagster._core.event_api import RunShardedEventsCursor  # not re-exported by dagster
 
+from finance_pipeline.checks.rules.freshness import FRESHNESS_CHECK_NAME
 from finance_pipeline.redaction import redact
 from finance_pipeline.settings import env
 
@@ -48,9 +50,12 @@ class Alert:
     run_id: str
     timestamp: float
     metadata: dict[str, object] = field(default_factory=dict)
+    resolved: bool = False  # a check that had failed passes again (the episode is over)
 
     def text(self) -> str:
         where = f"{self.asset}[{self.partition}]" if self.partition else self.asset
+        if self.resolved:
+            return redact(f"check {self.check} on {where} passes again: {self.description}")
         offenders = self.metadata.get("offenders")
         tail = f" (offenders: {offenders})" if offenders else ""
         return redact(
@@ -66,6 +71,7 @@ class Alert:
             "partition": self.partition,
             "description": redact(self.description),
             "run_id": self.run_id,
+            "resolved": self.resolved,
             "timestamp": dt.datetime.fromtimestamp(self.timestamp, dt.UTC).isoformat(),
             "metadata": {
                 k: redact(v) if isinstance(v, str) else v for k, v in self.metadata.items()
@@ -90,7 +96,9 @@ class Notifier:
 
     def notify(self, alert: Alert, log: logging.Logger | dg.DagsterLogManager) -> None:
         """Log the alert, then POST it; AlertDeliveryError when the webhook refuses it."""
-        if alert.severity == "ERROR":
+        if alert.resolved:
+            log.info(alert.text())
+        elif alert.severity == "ERROR":
             log.error(alert.text())
         else:
             log.warning(alert.text())
@@ -192,13 +200,15 @@ def check_evaluation_records(instance: dg.DagsterInstance, cursor: AlertCursor, 
     return sorted(records, key=lambda r: (r.event_log_entry.timestamp, _event_id(r)))
 
 
-def to_alert(record) -> Alert | None:
-    """The alert for a failed evaluation record; None when the check passed."""
+def to_alert(record, resolved: bool = False) -> Alert | None:
+    """The alert for a failed evaluation record (or, with `resolved`, for a passed one); None
+    otherwise."""
     event = record.event_log_entry.dagster_event
     evaluation = event.event_specific_data if event else None
-    if evaluation is None or evaluation.passed:
+    if evaluation is None or evaluation.passed != resolved:
         return None
     return Alert(
+        resolved=resolved,
         event_id=_event_id(record),
         asset=evaluation.asset_key.to_user_string(),
         check=evaluation.check_name,
@@ -209,6 +219,41 @@ def to_alert(record) -> Alert | None:
         timestamp=record.event_log_entry.timestamp,
         metadata=_plain(dict(evaluation.metadata)),
     )
+
+
+def _previous_passed(instance: dg.DagsterInstance, record: Any) -> bool | None:
+    """Whether the evaluation of the same check before `record` passed; None when there is
+    none."""
+    evaluation = record.event_log_entry.dagster_event.event_specific_data
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        evaluation.asset_check_key, limit=20
+    )
+    ts = record.event_log_entry.timestamp
+    earlier = [
+        h.event
+        for h in history
+        if h.event is not None
+        and h.event.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and h.event.timestamp < ts
+    ]
+    if not earlier:
+        return None
+    latest: Any = max(earlier, key=lambda e: e.timestamp).dagster_event
+    return bool(latest.event_specific_data.passed)
+
+
+def _episode_alert(instance: dg.DagsterInstance, record: Any) -> Alert | None:
+    """Every failure, except freshness (judged every hour): once per asset and episode, when
+    it starts failing, and a "passes again" message when it recovers."""
+    alert = to_alert(record)
+    resolved = to_alert(record, resolved=True)
+    either = alert or resolved
+    if either is None or either.check != FRESHNESS_CHECK_NAME:
+        return alert
+    previous = _previous_passed(instance, record)
+    if alert is None:
+        return resolved if previous is False else None
+    return None if previous is False else alert
 
 
 def report_failures(
@@ -227,7 +272,7 @@ def report_failures(
     delivered = 0
     error = None
     for record in records:
-        alert = to_alert(record)
+        alert = _episode_alert(instance, record)
         if alert is None or alert.event_id in reported:
             continue
         try:

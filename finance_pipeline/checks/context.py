@@ -4,13 +4,19 @@ partitions, and turning a rule's Verdict into an AssetCheckResult."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finance_pipeline.calendar import session_from_partition_key
+# Not re-exported by dagster: the pointer that makes a partition's check result "current".
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData as TargetMaterialization,
+)
+
+from finance_pipeline.calendar import partition_key, session_from_partition_key
 from finance_pipeline.checks.rules.verdicts import Verdict
 from finance_pipeline.lake import Lake, LakeError, PartitionMissing
 
@@ -78,4 +84,64 @@ def to_result(
         severity=dg.AssetCheckSeverity(verdict.severity.value),
         description=verdict.description,
         metadata=cast(dict[str, Any], verdict.metadata),
+    )
+
+
+SessionResults = Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output]
+
+
+def session_results(
+    context: dg.AssetCheckExecutionContext,
+    asset_key: dg.AssetKey,
+    verdicts: Mapping[str, Mapping[dt.date, Verdict]],
+) -> SessionResults:
+    """Each session's own result of each check (`verdicts`: check name -> session -> Verdict).
+
+    A one-session run yields AssetCheckResults, which Dagster records on that partition. In a
+    range run an AssetCheckResult has no partition (Dagster 1.13 records it once, and the UI
+    shows every session "Skipped"), so the check's output is yielded once and every session
+    gets its own `AssetCheckEvaluation(partition=...)`, pointing at that partition's latest
+    materialization: the record the check's Partitions tab and the graph badge read. A failed
+    blocking ERROR evaluation still fails the step, so downstream steps are still held back.
+    """
+    if len(context.partition_keys) <= 1:
+        for name, by_session in verdicts.items():
+            for verdict in by_session.values():
+                yield to_result(verdict, asset_key=asset_key, check_name=name)
+        return
+    specs = {spec.key: spec for spec in context.check_specs}
+    assets_def = context.op_execution_context.assets_def
+    targets: dict[str, TargetMaterialization | None] = {}
+    for name, by_session in verdicts.items():
+        spec = specs[dg.AssetCheckKey(asset_key, name)]
+        yield dg.Output(None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key))
+        for session, verdict in by_session.items():
+            key = partition_key(session)
+            if key not in targets:
+                targets[key] = _latest_materialization(context.instance, asset_key, key)
+            yield dg.AssetCheckEvaluation(
+                asset_key=asset_key,
+                check_name=name,
+                passed=verdict.passed,
+                metadata=cast(dict[str, Any], verdict.metadata),
+                target_materialization_data=targets[key],
+                severity=dg.AssetCheckSeverity(verdict.severity.value),
+                description=verdict.description,
+                blocking=spec.blocking,
+                partition=key,
+            )
+
+
+def _latest_materialization(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, key: str
+) -> TargetMaterialization | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key]), limit=1
+    ).records
+    if not records:
+        return None
+    return TargetMaterialization(
+        storage_id=records[0].storage_id,
+        run_id=records[0].run_id,
+        timestamp=records[0].timestamp,
     )

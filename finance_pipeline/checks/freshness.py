@@ -6,17 +6,25 @@ Dagster's `build_time_partition_freshness_checks` does not fit: it expects a par
 relative to the session's close, and it is superseded by FreshnessPolicy, which the OSS daemon
 evaluates without our calendar. So one small check per source computes its own expected session
 and looks for that partition's materialization in the instance. It is not partitioned (it judges
-"now"), not blocking (a late source is not bad data) and fails at WARN. `freshness_schedule`
-evaluates them every hour.
+"now"), not blocking (a late source is not bad data) and fails at WARN. The schedule
+`freshness_checks_hourly` evaluates them every hour; runs that materialize assets never do
+(the product's jobs leave them out, and the check body declines in a run that materializes).
 """
 
 import datetime as dt
+from collections.abc import Iterator
+from functools import partial
 
 import dagster as dg
 
 from finance_pipeline.calendar import partition_key
 from finance_pipeline.checks.context import to_result
-from finance_pipeline.checks.rules.freshness import RULES, PublicationRule, freshness_verdict
+from finance_pipeline.checks.rules.freshness import (
+    FRESHNESS_CHECK_NAME,
+    FRESHNESS_SCHEDULE_NAME,
+    RULES,
+    freshness_verdict,
+)
 
 
 def _materialized(instance: dg.DagsterInstance, asset: str, session: dt.date) -> bool:
@@ -29,27 +37,54 @@ def _materialized(instance: dg.DagsterInstance, asset: str, session: dt.date) ->
     return bool(records.records)
 
 
-def freshness_check(rule: PublicationRule) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
+def _materializes_assets(context: dg.AssetCheckExecutionContext) -> bool:
+    return bool(context.op_execution_context.job_def.asset_layer.selected_asset_keys)
+
+
+_SPECS = [
+    dg.AssetCheckSpec(
+        FRESHNESS_CHECK_NAME,
         asset=rule.asset,
-        name="fresh",
         description=(
             f"The newest session due by now ({rule.text}) has been materialized. WARN when "
-            "late; not blocking; 0 API calls."
+            f"late; not blocking; 0 API calls. Judged only by {FRESHNESS_SCHEDULE_NAME}."
         ),
         blocking=False,
     )
-    def _fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        now = dt.datetime.now(dt.UTC)
-        verdict = freshness_verdict(
-            rule, now, lambda session: _materialized(context.instance, rule.asset, session)
+    for rule in RULES
+]
+
+
+@dg.multi_asset_check(
+    name="freshness",
+    specs=_SPECS,
+    can_subset=True,
+    description=(
+        f"Every source's `{FRESHNESS_CHECK_NAME}` check. Evaluated only in runs that "
+        f"materialize nothing ({FRESHNESS_SCHEDULE_NAME}, or the check launched alone): inside a "
+        "materialization run or a backfill it would judge sessions the run has not reached yet."
+    ),
+)
+def freshness_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+    if _materializes_assets(context):
+        context.log.info(
+            f"freshness is judged by {FRESHNESS_SCHEDULE_NAME}, not inside a materialization run"
         )
-        return to_result(verdict)
+        return
+    now = dt.datetime.now(dt.UTC)
+    selected = {key.asset_key for key in context.selected_asset_check_keys}
+    for rule in RULES:
+        key = dg.AssetKey(rule.asset)
+        if key in selected:
+            verdict = freshness_verdict(
+                rule, now, partial(_materialized, context.instance, rule.asset)
+            )
+            yield to_result(verdict, asset_key=key, check_name=FRESHNESS_CHECK_NAME)
 
-    return _fresh
 
-
-FRESHNESS_CHECKS = [freshness_check(rule) for rule in RULES]
+FRESHNESS_CHECKS = [freshness_checks]
+# Every materialization job leaves these out, so its runs do not even plan them.
+FRESHNESS_CHECK_KEYS = [spec.key for spec in _SPECS]
 
 freshness_job = dg.define_asset_job(
     "freshness_checks",
@@ -58,7 +93,7 @@ freshness_job = dg.define_asset_job(
 )
 
 freshness_schedule = dg.ScheduleDefinition(
-    name="freshness_checks_hourly",
+    name=FRESHNESS_SCHEDULE_NAME,
     job=freshness_job,
     cron_schedule="20 * * * *",
     execution_timezone="America/New_York",

@@ -13,7 +13,6 @@ A failed blocking check at ERROR keeps the curated layer from consuming that ses
 """
 
 import datetime as dt
-from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -22,14 +21,15 @@ import pyarrow as pa
 from finance_pipeline.calendar import previous_session
 from finance_pipeline.checks.context import (
     LAKE_RESOURCE_KEY,
+    SessionResults,
     check_sessions,
     lake_of,
+    session_results,
     stored_footer,
     stored_source,
-    to_result,
 )
 from finance_pipeline.checks.rules import quality
-from finance_pipeline.checks.rules.verdicts import Verdict, combine
+from finance_pipeline.checks.rules.verdicts import Verdict
 from finance_pipeline.lake import Lake, LakeError
 from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.registry import BAR_ASSETS, CURATED_ASSETS, MINUTE_ASSETS, REST_FILLS
@@ -143,14 +143,19 @@ def quality_checks(dataset: str) -> dg.AssetChecksDefinition:
         required_resource_keys={LAKE_RESOURCE_KEY},
         description=f"Data quality of each stored {dataset} session.",
     )
-    def _quality(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+    def _quality(context: dg.AssetCheckExecutionContext) -> SessionResults:
         lake = lake_of(context)
         selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
         per_session = {s: evaluate_partition(lake, dataset, s) for s in check_sessions(context)}
-        for name in CHECK_NAMES:
-            if name in selected:
-                verdict = combine({s: verdicts[name] for s, verdicts in per_session.items()})
-                yield to_result(verdict, asset_key=key, check_name=name)
+        yield from session_results(
+            context,
+            key,
+            {
+                name: {s: verdicts[name] for s, verdicts in per_session.items()}
+                for name in CHECK_NAMES
+                if name in selected
+            },
+        )
 
     return _quality
 

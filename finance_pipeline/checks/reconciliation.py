@@ -17,10 +17,11 @@ from pydantic import Field
 
 from finance_pipeline.checks.context import (
     LAKE_RESOURCE_KEY,
+    SessionResults,
     check_sessions,
     lake_of,
     read_optional,
-    to_result,
+    session_results,
 )
 from finance_pipeline.checks.rest_sample import grouped_daily_matches_rest_sample
 from finance_pipeline.checks.rules.comparison import (
@@ -30,7 +31,7 @@ from finance_pipeline.checks.rules.comparison import (
 )
 from finance_pipeline.checks.rules.coverage import universe_coverage
 from finance_pipeline.checks.rules.frames import without_otc
-from finance_pipeline.checks.rules.verdicts import Verdict, combine
+from finance_pipeline.checks.rules.verdicts import Verdict
 from finance_pipeline.lake import Lake
 from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.registry import (
@@ -46,9 +47,11 @@ def lake_check(
     evaluate: Callable[[Lake, dt.date], Verdict], *, asset: str, name: str, description: str
 ) -> dg.AssetChecksDefinition:
     """A blocking check of `asset`, partitioned by session, that reads only the lake: `evaluate`
-    on every session of the run, folded into one result."""
+    on every session of the run, one result per session (`session_results`)."""
 
-    @dg.asset_check(
+    # @asset_check runs generator bodies (yielding per-session results) but is typed for a
+    # returned AssetCheckResult only.
+    @dg.asset_check(  # type: ignore[arg-type]
         asset=asset,
         name=name,
         description=description,
@@ -56,9 +59,10 @@ def lake_check(
         partitions_def=TRADING_SESSIONS,
         required_resource_keys={LAKE_RESOURCE_KEY},
     )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext) -> SessionResults:
         lake = lake_of(context)
-        return to_result(combine({s: evaluate(lake, s) for s in check_sessions(context)}))
+        verdicts = {s: evaluate(lake, s) for s in check_sessions(context)}
+        yield from session_results(context, dg.AssetKey(asset), {name: verdicts})
 
     return _check
 
@@ -195,7 +199,7 @@ def universe_vs_traded(
     return verdict
 
 
-@dg.asset_check(
+@dg.asset_check(  # type: ignore[arg-type]  # a generator: see lake_check
     asset=UNIVERSE_SNAPSHOT,
     name="covers_traded_tickers",
     description=(
@@ -209,13 +213,15 @@ def universe_vs_traded(
 )
 def universe_snapshot_covers_traded_tickers(
     context: dg.AssetCheckExecutionContext, config: UniverseCoverageConfig
-) -> dg.AssetCheckResult:
+) -> SessionResults:
     lake = lake_of(context)
     verdicts = {
         s: universe_vs_traded(lake, s, config.min_share, config.error_share)
         for s in check_sessions(context)
     }
-    return to_result(combine(verdicts))
+    yield from session_results(
+        context, dg.AssetKey(UNIVERSE_SNAPSHOT), {"covers_traded_tickers": verdicts}
+    )
 
 
 RECONCILIATION_CHECKS = [

@@ -14,14 +14,15 @@ from finance_pipeline.assets.common import POLYGON_POOL
 from finance_pipeline.calendar import NEW_YORK
 from finance_pipeline.checks.context import (
     LAKE_RESOURCE_KEY,
+    SessionResults,
     check_sessions,
     lake_of,
     read_optional,
-    to_result,
+    session_results,
 )
 from finance_pipeline.checks.rules.comparison import compare_bars, sample_tickers, skipped
 from finance_pipeline.checks.rules.frames import without_otc
-from finance_pipeline.checks.rules.verdicts import Verdict, combine
+from finance_pipeline.checks.rules.verdicts import Verdict
 from finance_pipeline.clients.polygon_rest import (
     PolygonBadRequestError,
     PolygonClient,
@@ -89,7 +90,7 @@ def grouped_vs_rest_sample(
     return verdict
 
 
-@dg.asset_check(
+@dg.asset_check(  # type: ignore[arg-type]  # a generator: see reconciliation.lake_check
     asset=GROUPED_DAILY_BARS,
     name="matches_rest_sample",
     description=(
@@ -105,25 +106,25 @@ def grouped_vs_rest_sample(
 )
 def grouped_daily_matches_rest_sample(
     context: dg.AssetCheckExecutionContext, config: RestSampleConfig
-) -> dg.AssetCheckResult:
+) -> SessionResults:
     lake = lake_of(context)
     sessions = check_sessions(context)
-    if config.sample_size <= 0:
-        disabled = skipped("disabled (sample_size=0): no API calls spent")
-        disabled.metadata["api_calls"] = 0
-        return to_result(disabled)
-    polygon: PolygonResource = getattr(context.resources, POLYGON_RESOURCE_KEY)
-    client = polygon.get_client()
-    before = client.total_calls
     verdicts = {}
-    for session in sessions:
-        table = read_optional(lake, GROUPED_DAILY_BARS, session)
-        if table is None:
-            verdicts[session] = skipped(f"{GROUPED_DAILY_BARS} {session} is not stored")
-            continue
-        verdicts[session] = grouped_vs_rest_sample(
-            table.to_pandas(), client, session, config.sample_size
-        )
-    result = combine(verdicts)
-    result.metadata["api_calls"] = client.total_calls - before
-    return to_result(result)
+    if config.sample_size <= 0:
+        for session in sessions:
+            verdicts[session] = skipped("disabled (sample_size=0): no API calls spent")
+            verdicts[session].metadata["api_calls"] = 0
+    else:
+        polygon: PolygonResource = getattr(context.resources, POLYGON_RESOURCE_KEY)
+        client = polygon.get_client()
+        for session in sessions:
+            table = read_optional(lake, GROUPED_DAILY_BARS, session)
+            if table is None:
+                verdicts[session] = skipped(f"{GROUPED_DAILY_BARS} {session} is not stored")
+                verdicts[session].metadata["api_calls"] = 0
+                continue
+            verdicts[session] = grouped_vs_rest_sample(
+                table.to_pandas(), client, session, config.sample_size
+            )
+    key = dg.AssetKey(GROUPED_DAILY_BARS)
+    yield from session_results(context, key, {"matches_rest_sample": verdicts})

@@ -18,10 +18,11 @@ import pandas as pd
 from finance_pipeline.calendar import SessionError, previous_session
 from finance_pipeline.checks.context import (
     LAKE_RESOURCE_KEY,
+    SessionResults,
     check_sessions,
     lake_of,
     read_optional,
-    to_result,
+    session_results,
 )
 from finance_pipeline.checks.rules.vendor_defects import (
     JUMP_THRESHOLD,
@@ -30,7 +31,7 @@ from finance_pipeline.checks.rules.vendor_defects import (
     split_verdict,
     vendor_factor_verdict,
 )
-from finance_pipeline.checks.rules.verdicts import Severity, Verdict, combine
+from finance_pipeline.checks.rules.verdicts import Severity, Verdict
 from finance_pipeline.lake import Lake
 from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.registry import (
@@ -107,7 +108,7 @@ def _check(
     description: str,
     reads: tuple[str, ...] = (),
 ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
+    @dg.asset_check(  # type: ignore[arg-type]  # a generator: see reconciliation.lake_check
         asset=asset,
         name=name,
         description=description,
@@ -116,9 +117,10 @@ def _check(
         partitions_def=TRADING_SESSIONS,
         required_resource_keys={LAKE_RESOURCE_KEY},
     )
-    def _vendor_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    def _vendor_check(context: dg.AssetCheckExecutionContext) -> SessionResults:
         lake = lake_of(context)
-        return to_result(combine({s: evaluate(lake, s) for s in check_sessions(context)}))
+        verdicts = {s: evaluate(lake, s) for s in check_sessions(context)}
+        yield from session_results(context, dg.AssetKey(asset), {name: verdicts})
 
     return _vendor_check
 

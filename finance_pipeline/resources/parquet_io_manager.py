@@ -15,10 +15,11 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field
 
-from finance_pipeline.calendar import session_from_partition_key
+from finance_pipeline.calendar import partition_key, session_from_partition_key
 from finance_pipeline.lake import Lake, WriteResult
 from finance_pipeline.lake.publish import PartitionRefused, publish_sessions
 from finance_pipeline.resources.lake import LakeResource
+from finance_pipeline.schemas import COLUMN_DESCRIPTIONS
 
 
 def table_schema(schema: pa.Schema) -> dg.TableSchema:
@@ -28,6 +29,7 @@ def table_schema(schema: pa.Schema) -> dg.TableSchema:
             dg.TableColumn(
                 name=field.name,
                 type=str(field.type),
+                description=COLUMN_DESCRIPTIONS.get(field.name),
                 constraints=dg.TableColumnConstraints(nullable=field.nullable),
             )
             for field in schema
@@ -65,6 +67,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         else:
             results = [lake.write(dataset, None, obj)]
             uri = results[0].uri
+        if len(results) > 1:
+            _record_per_session(context, lake, results)
+            return
         context.add_output_metadata(
             {
                 "dagster/row_count": sum(result.rows for result in results),
@@ -121,6 +126,25 @@ def _publish(
             },
             allow_retries=False,
         ) from None
+
+
+def _record_per_session(context: dg.OutputContext, lake: Lake, results: list[WriteResult]) -> None:
+    """A range run: each session's own rows, bytes and file on its own materialization (output
+    metadata would be copied onto every session, see assets.common.record_figures)."""
+    for result in results:
+        context.step_context.add_asset_metadata(
+            {
+                "dagster/row_count": result.rows,
+                "bytes_written": result.bytes,
+                "uri": _uri_metadata(lake, result.uri),
+                "partitions_written": 1,
+                "partitions_changed": int(result.changed),
+            },
+            asset_key=context.asset_key,
+            partition_key=partition_key(result.session) if result.session else None,
+        )
+    schema = table_schema(lake.schema(results[0].dataset))
+    context.add_output_metadata({"dagster/column_schema": schema})
 
 
 def _uri_metadata(lake: Lake, uri: str) -> dg.MetadataValue:

@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from finance_pipeline.automation.jobs import freshness_check_keys
 from finance_pipeline.redaction import redact
 from finance_pipeline.runs.interrupts import stop_requests
 from finance_pipeline.runs.planner import RunPlan
@@ -95,7 +96,14 @@ def execute_one(
     log_level: str,
 ) -> RunOutcome:
     """One run of `spec` in this process; failures are reported, never raised."""
-    subset = job.get_subset(asset_selection={dg.AssetKey(a) for a in spec.assets})
+    assets = {dg.AssetKey(a) for a in spec.assets}
+    # The assets' checks except freshness, which only its own schedule judges.
+    checks = {
+        key
+        for key in job.asset_layer.asset_graph.asset_check_keys
+        if key.asset_key in assets and key not in freshness_check_keys()
+    }
+    subset = job.get_subset(asset_selection=assets, asset_check_selection=checks)
     run_tags = dict(tags)
     kwargs: dict[str, Any] = {}
     if len(spec.sessions) == 1:

@@ -60,9 +60,9 @@ class Sandbox:
 
     Attributes once started: rest_url, s3_endpoint_url, api_key, s3_access_key_id,
     s3_secret_access_key, bucket ("flatfiles"), market, faults, now, start, end, plan,
-    rate_limit, rate_limit_window_seconds; methods env(), set_now(), advance(), publish_due(),
-    publish_time(), reset_counters(), s3_client(), open()/close() (what `with` calls); property
-    counters.
+    rate_limit, rate_limit_window_seconds; methods env(), set_now(), advance(), run_clock(),
+    publish_due(), publish_time(), reset_counters(), s3_client(), open()/close() (what `with`
+    calls); property counters.
     """
 
     bucket = "flatfiles"
@@ -203,6 +203,11 @@ class Sandbox:
     def advance(self, delta: dt.timedelta) -> None:
         self._clock.advance(delta)
         self.publish_due()
+
+    def run_clock(self, speed: float) -> None:
+        """Let the clock run from its current moment at `speed` (sandbox seconds per real
+        second); files are published as they fall due, when the bucket is next read."""
+        self._clock.run(speed)
 
     def publish_due(self, minute: bool = False) -> int:
         """Publish every due day file (and minute file with `minute=True`; they are otherwise

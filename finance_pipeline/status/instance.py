@@ -1,11 +1,12 @@
 """Costs and check results from the Dagster instance.
 
 - Costs: the latest materialization of every partition, with its `api_calls`, `s3_gets`,
-  `calls_saved` and `old_path_calls` metadata. A range run records one set of metadata on each
-  of its partitions, so a run's numbers are shared out over the partitions it materialized
-  instead of being counted once per partition.
+  `calls_saved` and `old_path_calls` metadata. A range run records its totals once (an
+  unpartitioned observation, `assets.common.record_figures`): a run's totals are shared out
+  over the partitions it materialized that are still the latest. Runs from before that
+  recorded one set of metadata on each partition, shared out the same way.
 - Checks: the latest evaluation of every check partition, and the API calls the checks spent
-  (reconciliation samples), shared out the same way.
+  (reconciliation samples): each session's own, or a range verdict's shared out.
 """
 
 from __future__ import annotations
@@ -66,7 +67,23 @@ def _materializations(instance: dg.DagsterInstance, key: dg.AssetKey) -> Iterato
         cursor = page.cursor
 
 
+def _run_totals(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, dict[str, float]]:
+    """Run id -> the totals a range run recorded once (its unpartitioned observation)."""
+    totals: dict[str, dict[str, float]] = {}
+    cursor = None
+    while True:
+        page = instance.fetch_observations(key, limit=_PAGE, cursor=cursor)
+        for record in page.records:
+            observation = record.asset_observation
+            if observation is not None and observation.partition is None:
+                totals.setdefault(record.run_id, _numbers(observation.metadata, COST_KEYS))
+        if not page.has_more:
+            return totals
+        cursor = page.cursor
+
+
 def asset_costs(instance: dg.DagsterInstance, key: dg.AssetKey) -> AssetCosts:
+    run_totals = _run_totals(instance, key)
     latest: dict[str | None, _Record] = {}
     run_sizes: Counter[str] = Counter()
     for record in _materializations(instance, key):  # newest first
@@ -76,7 +93,7 @@ def asset_costs(instance: dg.DagsterInstance, key: dg.AssetKey) -> AssetCosts:
         run_sizes[record.run_id] += 1
         if materialization.partition in latest:
             continue
-        numbers = _numbers(materialization.metadata, COST_KEYS)
+        numbers = run_totals.get(record.run_id) or _numbers(materialization.metadata, COST_KEYS)
         if "old_path_calls" not in numbers:
             numbers["old_path_calls"] = numbers.get("api_calls", 0) + numbers.get("calls_saved", 0)
         latest[materialization.partition] = _Record(
@@ -154,7 +171,8 @@ def check_tally(
     # Partitions each run planned, to share a run's API calls over the partitions it checked.
     planned: Counter[str] = Counter(r.run_id for r in records if r.partition is not None)
     passed = failed = warned = not_run = 0
-    calls: list[_Record] = []
+    calls: list[_Record] = []  # range verdicts (a run's calls, shared out)
+    own_calls = 0.0  # per-session verdicts: each session's own calls
     finished: dict[str, bool] = {}
     for partition, record in latest.items():
         evaluation = record.event.asset_check_evaluation if record.event else None
@@ -171,6 +189,9 @@ def check_tally(
             not_run += finished[record.run_id]
         if evaluation is not None:
             numbers = _numbers(evaluation.metadata, ["api_calls"])
-            calls.append(_Record(partition, record.run_id, numbers))
-    api_calls = round(_shared_out(calls, planned).get("api_calls", 0))
+            if evaluation.partition is not None:
+                own_calls += numbers.get("api_calls", 0)
+            else:
+                calls.append(_Record(partition, record.run_id, numbers))
+    api_calls = round(own_calls + _shared_out(calls, planned).get("api_calls", 0))
     return CheckTally(key.to_user_string(), passed, failed, warned, not_run, api_calls)

@@ -109,6 +109,27 @@ def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]
     return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
+def session_metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict[str, Any]]:
+    """Each partition's own materialization metadata (raw values) of `asset` in the run."""
+    return {
+        e.partition: {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(asset) and e.partition is not None
+    }
+
+
+def run_totals_of(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    """The totals a range run records once (an unpartitioned observation of `asset`)."""
+    events = [
+        e.asset_observation_data.asset_observation
+        for e in result.all_events
+        if e.is_asset_observation and e.asset_key == dg.AssetKey(asset)
+    ]
+    totals = [o for o in events if o.partition is None]
+    assert len(totals) == 1, f"expected one run-totals observation of {asset}, got {len(totals)}"
+    return {k: v.value for k, v in totals[0].metadata.items()}
+
+
 def failure_text(result: dg.ExecuteInProcessResult) -> str:
     """Every message of the run's step failures: the error chain and any Failure description."""
     parts: list[str] = []

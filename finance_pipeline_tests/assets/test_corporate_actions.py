@@ -9,10 +9,11 @@ from finance_pipeline.assets import dividends, splits
 from finance_pipeline.assets.corporate_actions import assign_sessions, fetch_window
 from finance_pipeline.calendar import sessions_between
 from finance_pipeline_tests.assets.support import (
-    metadata_of,
     read_partition,
     run,
+    run_totals_of,
     sandbox_resources,
+    session_metadata_of,
     stored_sessions,
 )
 
@@ -56,15 +57,24 @@ def test_a_range_run_fetches_once_and_writes_every_session(sandbox, tmp_path):
     assert got["distribution_type"].notna().all() and got["dividend_type"].isna().all()
     assert got["split_adjusted_cash_amount"].gt(0).all()
 
-    split_meta = metadata_of(result, "splits")
+    split_meta = run_totals_of(result, "splits")
     assert split_meta["api_calls"] == calls["v1_splits"] == math.ceil(len(unique_splits) / 1000)
     assert calls["v3_splits"] == calls["v3_dividends"] == 0
     assert split_meta["endpoint"] == "/stocks/v1/splits" and split_meta["v1_refused"] == "no"
     assert split_meta["calls_saved"] == len(sessions) - calls["v1_splits"]
-    assert split_meta["partitions_written"] == len(sessions)
-    dividend_meta = metadata_of(result, "dividends")
+    # Each session carries its own events, never the run's totals.
+    per_session = session_metadata_of(result, "splits")
+    assert sorted(per_session) == keys
+    stored_splits = stored(tmp_path, "splits", sessions)
+    for key, meta in per_session.items():
+        own = stored_splits[stored_splits["session"].astype(str) == key]
+        assert meta["dagster/row_count"] == len(own) and meta["partitions_written"] == 1
+        assert "api_calls" not in meta and "duplicates_dropped" not in meta
+    dividend_meta = run_totals_of(result, "dividends")
     assert dividend_meta["api_calls"] == calls["v1_dividends"] == 1
     assert dividend_meta["dagster/row_count"] == len(got)
+    dividend_rows = session_metadata_of(result, "dividends")
+    assert sum(meta["dagster/row_count"] for meta in dividend_rows.values()) == len(got)
 
 
 def test_a_single_session_run_writes_that_session_even_when_empty(sandbox, tmp_path):
@@ -88,7 +98,7 @@ def test_v3_serves_only_when_v1_is_refused_and_the_metadata_says_so(fresh_sandbo
     sb.faults.remove_endpoint("v1_splits")
     sessions = sessions_between(FIRST, LAST)
     result = run([splits], sandbox_resources(sb, tmp_path), sessions=(FIRST, LAST))
-    meta = metadata_of(result, "splits")
+    meta = run_totals_of(result, "splits")
     assert meta["endpoint"] == "/v3/reference/splits"
     assert "404" in meta["v1_refused"]
     market_splits = sb.market.splits()

@@ -23,6 +23,7 @@ from finance_pipeline.calendar import (
 from finance_pipeline.lake import Lake
 from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.resources import lake_resources
+from finance_pipeline_tests.assets.support import run_totals_of, session_metadata_of
 
 S1, S2, S3 = sessions_between(dt.date(2024, 3, 4), dt.date(2024, 3, 6))
 
@@ -163,7 +164,7 @@ def test_range_run_mixes_sources_per_session(lake):
         S2: {"flat_file_day_aggs"},
         S3: {"grouped_daily_bars"},
     }
-    meta = metadata_of(result)
+    meta = run_totals_of(result, "daily_bars")
     assert meta["sessions_from_flat_file"] == 2
     assert meta["sessions_from_grouped_daily"] == 1
     assert meta["source_rank"] == 2
@@ -173,6 +174,13 @@ def test_range_run_mixes_sources_per_session(lake):
         S2.isoformat(): "flat_file_day_aggs",
         S3.isoformat(): "grouped_daily_bars",
     }
+    # Each session shows its own source and rows, never the run's (Dagster copies output
+    # metadata onto every partition of a range run).
+    per_session = session_metadata_of(result, "daily_bars")
+    assert {key: m["source"] for key, m in per_session.items()} == meta["sources_by_session"]
+    assert {m["dagster/row_count"] for m in per_session.values()} == {2}
+    assert sum(m["dagster/row_count"] for m in per_session.values()) == meta["rows"] == 6
+    assert all("sources_by_session" not in m and m["sessions"] == 1 for m in per_session.values())
 
 
 def test_no_source_stored_fails_naming_the_missing_sources(lake):

@@ -17,7 +17,9 @@ from finance_pipeline_tests.assets.support import (
     partition_file,
     read_partition,
     run,
+    run_totals_of,
     sandbox_resources,
+    session_metadata_of,
     stored_sessions,
 )
 
@@ -105,10 +107,21 @@ def check_20_session_run(sb, lake, asset, expected_rows) -> None:
         table = read_partition(lake, name, session)
         assert table.num_rows == len(expected_rows(sb, session)) > 0
         assert set(table["session"].to_pylist()) == {session}
-    metadata = metadata_of(result, name)
+    metadata = run_totals_of(result, name)
     assert metadata["s3_gets"] == 20
-    assert metadata["sessions"] == 20
+    assert metadata["sessions"] == metadata["run_sessions"] == 20
     assert metadata["api_calls"] == 0
+    # Each session shows its own file's figures; they add up to the run's.
+    per_session = session_metadata_of(result, name)
+    assert sorted(per_session) == [s.isoformat() for s in sessions]
+    for session in sessions:
+        own = per_session[session.isoformat()]
+        assert own["dagster/row_count"] == len(expected_rows(sb, session))
+        assert own["s3_gets"] == 1 and own["source_etag"] == etags[session]
+        assert own["source"] == object_key(dataset, session) and own["partitions_written"] == 1
+    rows = sum(m["dagster/row_count"] for m in per_session.values())
+    assert rows == metadata["dagster/row_count"]
+    assert sum(m["bytes"] for m in per_session.values()) == metadata["bytes"]
 
     digests = {s: digest(partition_file(lake, name, s)) for s in sessions}
     run([asset], resources, sessions=(FIRST, LAST))

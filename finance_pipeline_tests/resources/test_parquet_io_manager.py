@@ -113,12 +113,16 @@ def test_single_run_range_writes_one_file_per_session(tmp_path: Path) -> None:
     expected_rows = sum(rows_for(day) for day in RANGE)
     events = materializations(result, "grouped_daily_bars")
     assert sorted(e.partition for e in events) == [day.isoformat() for day in RANGE]
-    metadata = events[0].metadata
-    assert metadata["dagster/row_count"].value == expected_rows
-    assert metadata["partitions_written"].value == 20
-    assert metadata["bytes_written"].value == sum(f.stat().st_size for f in files)
-    assert metadata["uri"] == dg.MetadataValue.path(str(root / "grouped_daily_bars"))
-    schema = metadata["dagster/column_schema"].value
+    # Each session's event carries its own rows, bytes and file, not the run's totals.
+    by_partition = {e.partition: e.metadata for e in events}
+    for day, file in zip(RANGE, files, strict=True):
+        own = by_partition[day.isoformat()]
+        assert own["dagster/row_count"].value == rows_for(day)
+        assert own["bytes_written"].value == file.stat().st_size
+        assert own["uri"] == dg.MetadataValue.path(str(file))
+        assert own["partitions_written"].value == 1
+    assert sum(m["dagster/row_count"].value for m in by_partition.values()) == expected_rows
+    schema = events[0].metadata["dagster/column_schema"].value
     assert [c.name for c in schema.columns] == DATASETS["grouped_daily_bars"].names
     assert schema.columns[0].type == "string" and not schema.columns[0].constraints.nullable
 
@@ -243,10 +247,18 @@ def test_s3_lake_through_the_nested_s3_resource(s3) -> None:
     assert sorted(o["Key"] for o in listed) == [
         f"lake/grouped_daily_bars/session={day}/{FILE_NAME}" for day in RANGE[:5]
     ]
-    metadata = materializations(result, "grouped_daily_bars")[0].metadata
-    assert metadata["uri"] == dg.MetadataValue.url(f"s3://{bucket}/lake/grouped_daily_bars")
-    assert metadata["bytes_written"].value == sum(o["Size"] for o in listed)
-    assert metadata["dagster/row_count"].value == sum(rows_for(day) for day in RANGE[:5])
+    events = materializations(result, "grouped_daily_bars")
+    by_partition = {e.partition: e.metadata for e in events}
+    first_key = f"lake/grouped_daily_bars/session={first}/{FILE_NAME}"
+    assert by_partition[first.isoformat()]["uri"] == dg.MetadataValue.url(
+        f"s3://{bucket}/{first_key}"
+    )
+    assert sum(m["bytes_written"].value for m in by_partition.values()) == sum(
+        o["Size"] for o in listed
+    )
+    assert [by_partition[d.isoformat()]["dagster/row_count"].value for d in RANGE[:5]] == [
+        rows_for(day) for day in RANGE[:5]
+    ]
     every_value = " ".join(
         str(value)
         for m in result.get_asset_materialization_events()

@@ -58,6 +58,10 @@ _EVENING = after_close(dt.timedelta(hours=4))
 # Flat files: published by ~11:00 New York the next day; 2 hours of margin for the pipeline.
 _FLAT_FILES = next_day_at(dt.time(11, 0), dt.timedelta(hours=2))
 
+# The check's name on every source, and the schedule that alone evaluates it (its UI name).
+FRESHNESS_CHECK_NAME = "fresh"
+FRESHNESS_SCHEDULE_NAME = "freshness_checks_hourly"
+
 RULES: tuple[PublicationRule, ...] = (
     PublicationRule(GROUPED_DAILY_BARS, _EVENING, "session close + 4h"),
     PublicationRule(UNIVERSE_SNAPSHOT, _EVENING, "session close + 4h"),
