@@ -21,6 +21,8 @@ import dagster as dg
 
 REPO = Path(__file__).resolve().parents[2]
 LAKE_BUCKET = "lake"
+# Runs of one backfill in flight at once: deploy/dagster.yaml's limit on the dagster/backfill tag.
+BACKFILL_RUNS = 4
 NOOP_COMPUTE_LOGS = """
 # Step output stays in the event log: a worker must not write into another's directories.
 compute_logs:
@@ -146,16 +148,17 @@ def run_backfill(
     sessions: Sequence[str],
     *,
     pool_slots: int,
+    runs_at_once: int = BACKFILL_RUNS,
     timeout: float = 300,
 ) -> Backfill:
-    """One run per session, all at once (the coordinator), against the running workers;
-    `pool_slots` steps may call Polygon at once (the `polygon_api` pool)."""
+    """One run per session (the coordinator), `runs_at_once` in flight, against the running
+    workers; `pool_slots` steps may call Polygon at once (the `polygon_api` pool)."""
     own = _own_dirs(base / "coordinator")
     command = [sys.executable, "-m", "finance_pipeline_tests.distributed.coordinator"]
     env = _clean({**env, **own, "PYTHONPATH": str(REPO)})
     began = time.monotonic()
     done = subprocess.run(
-        [*command, str(pool_slots), job, asset, *sessions],
+        [*command, str(runs_at_once), str(pool_slots), job, asset, *sessions],
         cwd=own["HOME"],
         env=env,
         capture_output=True,

@@ -4,8 +4,10 @@ waiting for it: what the daemon's run workers do in a deployment. Each run is a 
 from this one after the definitions loaded (Dagster's run setup is not thread-safe: it
 reconfigures logging), so a run starts in milliseconds.
 
-`python -m finance_pipeline_tests.distributed.coordinator SLOTS JOB ASSET SESSION...` with the
-pipeline's environment; prints one JSON line: {"runs": {session: [run_id, success]}}. SLOTS is
+`python -m finance_pipeline_tests.distributed.coordinator RUNS SLOTS JOB ASSET SESSION...` with
+the pipeline's environment; prints one JSON line: {"runs": {session: [run_id, success]}}. At most
+RUNS runs are in flight at once, as the run queue allows a backfill (deploy/dagster.yaml: 4).
+SLOTS is
 the `polygon_api` pool's size, set first as an operator would (`dagster instance concurrency
 set polygon_api N`): runs creating the pool's row at once collide in Dagster 1.13 (a unique
 violation fails one of them).
@@ -37,11 +39,11 @@ def _run(job: str, asset: str, session: str) -> tuple[str, bool]:
 
 
 def main(argv: list[str]) -> int:
-    slots, job, asset, *sessions = argv
+    runs, slots, job, asset, *sessions = argv
     with dg.DagsterInstance.get() as instance:
         instance.event_log_storage.set_concurrency_slots(POLYGON_POOL, int(slots))
     ReconstructableRepository.for_module(DEFINITIONS, "defs").get_definition()
-    with multiprocessing.get_context("fork").Pool(len(sessions)) as pool:
+    with multiprocessing.get_context("fork").Pool(int(runs)) as pool:
         outcomes = pool.starmap(_run, [(job, asset, session) for session in sessions])
     print(json.dumps({"runs": dict(zip(sessions, outcomes, strict=True))}))
     return 0 if all(success for _, success in outcomes) else 1

@@ -49,7 +49,7 @@ def test_three_workers_hold_the_plan_limit_and_store_each_session_once(
         with celery_workers(WORKERS, env, tmp_path) as names:
             sb.reset_counters()
             backfill = run_backfill(
-                env, tmp_path, "daily_sources_job", GROUPED_DAILY_BARS, sessions, pool_slots=WORKERS
+                env, tmp_path, "daily_sources_job", GROUPED_DAILY_BARS, sessions, pool_slots=K
             )
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=LAKE_BUCKET).get("Contents", [])]
 
