@@ -20,17 +20,22 @@ from dagster_celery.tasks import create_task
 from finance_pipeline.settings import env
 
 BROKER_VARIABLE = "FINANCE_PIPELINE_CELERY_BROKER_URL"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+
+
+def broker_url() -> str:
+    return env(BROKER_VARIABLE) or DEFAULT_BROKER_URL
 
 
 def executor_config() -> dict[str, Any]:
     """The `celery_executor`'s config: broker and result backend. A URL set in the environment
     stays an env reference (it may hold a password), resolved when a run starts."""
-    url: Any = {"env": BROKER_VARIABLE} if os.environ.get(BROKER_VARIABLE) else env(BROKER_VARIABLE)
+    url: Any = {"env": BROKER_VARIABLE} if os.environ.get(BROKER_VARIABLE) else broker_url()
     return {"broker": url, "backend": url}
 
 
 def _app() -> Any:
-    url = env(BROKER_VARIABLE)
+    url = broker_url()
     return make_app(CeleryExecutor.for_cli(broker=url, backend=url).app_args())
 
 

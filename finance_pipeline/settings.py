@@ -89,9 +89,10 @@ ENV_VARS: dict[str, tuple[str | None, bool, str]] = {
         "extra) or k8s (a pod per step; needs dagster-k8s)",
     ),
     "FINANCE_PIPELINE_CELERY_BROKER_URL": (
-        "redis://127.0.0.1:6379/0",
+        None,
         True,
-        "Redis URL of the Celery broker and result backend (executor celery; may hold a password)",
+        "Redis URL of the Celery broker and result backend (executor celery; may hold a "
+        "password); unset: redis://127.0.0.1:6379/0",
     ),
     "DAGSTER_HOME": (None, False, "Dagster instance directory (run history, schedules)"),
 }
