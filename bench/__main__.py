@@ -29,6 +29,7 @@ from bench import (
     b4_dagster,
     b5_reads,
     b6_old_vs_new,
+    b7_workers,
     extrapolate,
     report,
 )
@@ -38,6 +39,7 @@ from bench.common import (
     FULL,
     SCRATCH,
     SMOKE,
+    SMOKE_SKIPPED_GROUPS,
     Sizes,
     in_worker,
     library_versions,
@@ -47,7 +49,7 @@ from bench.common import (
     year_sessions,
 )
 
-GROUPS = ("b1", "b2", "b3", "b4", "b5", "b6")
+GROUPS = ("b1", "b2", "b3", "b4", "b5", "b6", "b7")
 NOTES = [
     "B1 and B6 send the old per-ticker path as a measured SAMPLE (stated in each figure): the "
     "sandbox serves one per-ticker request in tens of milliseconds, so 126,000 of them would "
@@ -81,6 +83,7 @@ def _groups(
     for name, run, limit, window in (
         ("b2", b2_rate_limit.run, sizes.b2_limit, sizes.b2_window_seconds),
         ("b6", b6_old_vs_new.run, sizes.b6_limit, sizes.b6_window_seconds),
+        ("b7", b7_workers.run, sizes.b7_limit, sizes.b7_window_seconds),
     ):
         if name in only:
             limited.setdefault((limit, window), []).append((name, run))
@@ -266,14 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     warnings.simplefilter("ignore")
     sizes = SMOKE if args.smoke else FULL
-    only = set(GROUPS) if not args.only else {g.strip() for g in args.only.split(",")}
+    default = set(GROUPS) - set(SMOKE_SKIPPED_GROUPS) if args.smoke else set(GROUPS)
+    only = default if not args.only else {g.strip() for g in args.only.split(",")}
     unknown = only - set(GROUPS)
     if unknown:
         parser.error(f"unknown group(s) {sorted(unknown)}; choose from {', '.join(GROUPS)}")
     output = args.output_dir or (SCRATCH / "smoke" if args.smoke else BENCH_DIR)
     results = run_suite(sizes, only)
     output.mkdir(parents=True, exist_ok=True)
-    partial = only != set(GROUPS)
+    partial = only != default
     results = merge(_previous(output / "results.json") if partial else None, results, only)
     (output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (output / "results.md").write_text(report.render(results))

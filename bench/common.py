@@ -44,7 +44,15 @@ FIGURE_KEYS: tuple[str, ...] = (
     "b5_adjusted_view_p50",
     "b6_old_vs_new_wall",
     "extrapolation_cpu_hours",
+    "b7_celery_rate_limit_1_worker",
+    "b7_celery_rate_limit_3_workers",
+    "b7_utilization_1_worker",
+    "b7_utilization_3_workers",
+    "b7_minute_files_2_workers",
 )
+# Groups `--smoke` leaves out unless asked for with --only: B7 starts Celery workers, and CI
+# runs its harness already (finance_pipeline_tests/distributed/test_celery_workers.py).
+SMOKE_SKIPPED_GROUPS: tuple[str, ...] = ("b7",)
 FIGURE_FIELDS = ("title", "value", "unit", "baseline", "ratio", "target", "target_met", "how")
 
 # The sandbox's year: 252 NYSE sessions, clock after every flat file of it was published.
@@ -77,6 +85,10 @@ class Sizes:
     b5_tickers: int  # bench_reads' synthetic daily lake: tickers x years
     b5_years: int
     b5_reps: int
+    b7_sessions: int  # K grouped-daily sessions on Celery workers ...
+    b7_limit: int  # ... under L requests ...
+    b7_window_seconds: float  # ... per W seconds (compressed)
+    b7_minute_sessions: int  # whole-market minute flat-file sessions (CPU-bound)
     profile: bool  # also run B3's product path and B4's Dagster path under cProfile
 
 
@@ -99,6 +111,10 @@ FULL = Sizes(
     b5_tickers=10_000,
     b5_years=10,
     b5_reps=50,
+    b7_sessions=40,
+    b7_limit=10,
+    b7_window_seconds=6.0,
+    b7_minute_sessions=4,
     profile=True,
 )
 
@@ -121,6 +137,10 @@ SMOKE = Sizes(
     b5_tickers=200,
     b5_years=1,
     b5_reps=5,
+    b7_sessions=6,
+    b7_limit=3,
+    b7_window_seconds=1.0,
+    b7_minute_sessions=2,
     profile=False,
 )
 

@@ -18,6 +18,21 @@ REMAINS = {
         "from marking the partitions of a failed run as failed, so it is not set; PostgreSQL "
         "event storage is the other lever."
     ),
+    "b7_celery_rate_limit_3_workers": (
+        "0 429s and at most L per window held on 3 workers (the shared PostgreSQL limiter); the "
+        "wall is lost on the run side, not in the workers or the limiter: the workers were busy "
+        "about a third of it. Each session is its own run, only 4 runs of a backfill are in "
+        "flight (the run queue), and dagster-celery's run loop polls for a step's result once a "
+        "second, so a run ends up to a second after its step and the next one starts after "
+        "that, on a machine at load 11 on 2 cores. Left: more backfill runs in flight or "
+        "several sessions per run (one step per session), and a measurement on a quiet machine."
+    ),
+    "b7_minute_files_2_workers": (
+        "measured at load average 6-11 on 2 cores shared with other work, so a second worker "
+        "had no free core to use (each worker stayed ~90% busy, yet 2 workers were only 1.12x "
+        "faster). Left: re-measure on a quiet machine; in production each worker is its own "
+        "machine or pod."
+    ),
 }
 
 

@@ -17,6 +17,12 @@ from finance_pipeline.settings import env
 def _executor() -> dg.ExecutorDefinition:
     # In-process by default: steps are I/O bound and throttled by the Polygon pool and limiter,
     # and a process per step would re-import Dagster for every check (minutes per run).
+    if env("FINANCE_PIPELINE_EXECUTOR") == "celery":
+        from dagster_celery import celery_executor  # the `celery` extra
+
+        from finance_pipeline.celery_app import executor_config
+
+        return celery_executor.configured(executor_config(), name="celery")
     if env("FINANCE_PIPELINE_EXECUTOR") == "k8s":
         from dagster_k8s import k8s_job_executor  # only in the Kubernetes image
 

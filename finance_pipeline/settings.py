@@ -23,6 +23,17 @@ ENV_VARS: dict[str, tuple[str | None, bool, str]] = {
     "POLYGON_BASE_URL": (DEFAULT_POLYGON_BASE_URL, False, "REST base URL, no trailing slash"),
     "POLYGON_PLAN": ("free", False, "free or paid: what the key may fetch (today, snapshot)"),
     "POLYGON_RATE_LIMIT_PER_MINUTE": ("5", False, "plan limit; 0 means unlimited (paid plans)"),
+    "POLYGON_RATE_LIMIT_WINDOW_SECONDS": (
+        "60",
+        False,
+        "the window the plan limit counts over (tests compress it)",
+    ),
+    "FINANCE_PIPELINE_RATE_LIMIT_STORE": (
+        "auto",
+        False,
+        "where the rate limiter's window lives: auto (postgres when the Dagster instance is on "
+        "PostgreSQL, else sqlite), sqlite (one machine) or postgres (every worker)",
+    ),
     "FLATFILES_ENDPOINT_URL": (DEFAULT_FLATFILES_ENDPOINT_URL, False, "S3 endpoint of flat files"),
     "FLATFILES_ACCESS_KEY_ID": (None, False, "S3 access key id for flat files"),
     "FLATFILES_SECRET_ACCESS_KEY": (None, True, "S3 secret for flat files"),
@@ -76,7 +87,14 @@ ENV_VARS: dict[str, tuple[str | None, bool, str]] = {
     "FINANCE_PIPELINE_EXECUTOR": (
         "in_process",
         False,
-        "in_process (steps share one process) or k8s (a pod per step; needs dagster-k8s)",
+        "in_process (steps share one process), celery (steps on Celery workers; needs the celery "
+        "extra) or k8s (a pod per step; needs dagster-k8s)",
+    ),
+    "FINANCE_PIPELINE_CELERY_BROKER_URL": (
+        None,
+        True,
+        "Redis URL of the Celery broker and result backend (executor celery; may hold a "
+        "password); unset: redis://127.0.0.1:6379/0",
     ),
     "FINANCE_PIPELINE_GIT_URL": (
         None,

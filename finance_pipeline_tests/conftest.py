@@ -8,17 +8,22 @@
 - `fresh_sandbox` (function scope): a factory, `fresh_sandbox(**overrides)` -> a started
   Sandbox with the same defaults, closed after the test. Use it for faults, clock moves,
   plans and rate limits.
+- `postgres` (function scope): a fresh database on one PostgreSQL server per session;
+  `redis_url` (session scope): one Redis server. Both from `servers.py`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg2
 import pytest
 
 from finance_pipeline.sandbox import Sandbox
+from finance_pipeline_tests.servers import pg_dsn, postgres_server, redis_server
 
 SANDBOX_START = dt.date(2024, 11, 1)
 SANDBOX_END = dt.date(2025, 1, 31)
@@ -54,3 +59,31 @@ def fresh_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     yield make
     for sb in reversed(opened):
         sb.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_env() -> Iterator[dict[str, str]]:
+    """One PostgreSQL server for the session (servers.py); use `postgres` for a database."""
+    with postgres_server() as values:
+        yield values
+
+
+@pytest.fixture
+def postgres(postgres_server_env: dict[str, str]) -> dict[str, str]:
+    """A fresh, empty database on the session's server: the DAGSTER_PG_* values."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(pg_dsn(postgres_server_env))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+    finally:
+        conn.close()
+    return {**postgres_server_env, "DAGSTER_PG_DB": name}
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """One Redis server for the session (servers.py): its redis:// URL."""
+    with redis_server() as url:
+        yield url

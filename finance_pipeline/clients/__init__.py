@@ -2,7 +2,7 @@
 
 - `polygon_rest`: `PolygonClient`, the Polygon REST endpoints behind a metered transport;
 - `polygon_flat_files`: `FlatFilesClient`, Polygon's flat files on S3, verified on download;
-- `rate_limit`: the machine-wide sliding-window limiter the REST client waits on.
+- `rate_limit`: the sliding-window limiter the REST client waits on (SQLite or PostgreSQL store).
 """
 
 from finance_pipeline.clients.polygon_flat_files import (
@@ -25,7 +25,7 @@ from finance_pipeline.clients.polygon_rest import (
     PolygonRateLimitedError,
     PolygonUnavailableError,
 )
-from finance_pipeline.clients.rate_limit import RateLimiter, machine_limiter
+from finance_pipeline.clients.rate_limit import RateLimiter, shared_limiter
 
 __all__ = [
     "FlatFile",
@@ -45,5 +45,5 @@ __all__ = [
     "PolygonRateLimitedError",
     "PolygonUnavailableError",
     "RateLimiter",
-    "machine_limiter",
+    "shared_limiter",
 ]

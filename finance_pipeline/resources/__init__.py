@@ -3,7 +3,7 @@ the lake resource and the Parquet IO manager."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -11,7 +11,7 @@ from dagster_aws.s3 import S3Resource
 from finance_pipeline.resources.flat_files_resource import FlatFilesResource
 from finance_pipeline.resources.lake import LakeResource
 from finance_pipeline.resources.parquet_io_manager import ParquetIOManager
-from finance_pipeline.resources.polygon import PolygonResource
+from finance_pipeline.resources.polygon import LIMITER_STORES, LimiterStore, PolygonResource
 from finance_pipeline.settings import LakeLocation, env
 
 __all__ = [
@@ -32,6 +32,27 @@ def _int_env(name: str) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float_env(name: str) -> float:
+    raw = _str_env(name)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _limiter_store() -> LimiterStore:
+    store = _str_env("FINANCE_PIPELINE_RATE_LIMIT_STORE")
+    if store in LIMITER_STORES:
+        return cast(LimiterStore, store)
+    raise ValueError(
+        f"FINANCE_PIPELINE_RATE_LIMIT_STORE must be one of {', '.join(LIMITER_STORES)}, "
+        f"got {store!r}"
+    )
 
 
 def _str_env(name: str) -> str:
@@ -61,6 +82,8 @@ def resources_from_env() -> dict[str, Any]:
             api_key=dg.EnvVar("POLYGON_API_KEY"),
             base_url=_str_env("POLYGON_BASE_URL"),
             rate_limit_per_minute=_int_env("POLYGON_RATE_LIMIT_PER_MINUTE"),
+            rate_limit_window_seconds=_float_env("POLYGON_RATE_LIMIT_WINDOW_SECONDS"),
+            limiter_store=_limiter_store(),
         ),
         "flat_files": FlatFilesResource(
             s3=S3Resource(

@@ -1,7 +1,8 @@
 """Acceptance: two OS processes calling Polygon through PolygonClient share one plan limit.
 
 The sandbox admits at most L requests per sliding W-second window (429 past it) and logs every
-arrival; both processes use the same (base URL, key), so the same limiter state file.
+arrival; both processes use the same (base URL, key), so the same limiter state: one SQLite
+file, or one PostgreSQL table.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import time
 import pytest
 
 from finance_pipeline.clients import PolygonClient
-from finance_pipeline_tests.clients.test_rate_limit import max_in_any_window
+from finance_pipeline_tests.clients.test_rate_limit import STORES, max_in_any_window
+from finance_pipeline_tests.servers import pg_dsn
 
 LIMIT, WINDOW, CALLS = 8, 4.0, 12  # 2 x 12 calls: at least three windows
 
 
-def _child(base_url: str, api_key: str, limiter_dir: str, start) -> None:
+def _child(base_url: str, api_key: str, limiter_dir: str, dsn: str | None, start) -> None:
     client = PolygonClient(
         api_key,
         base_url=base_url,
@@ -26,6 +28,7 @@ def _child(base_url: str, api_key: str, limiter_dir: str, start) -> None:
         rate_limit_window_seconds=WINDOW,
         max_retries=0,  # a single 429 fails the child
         limiter_dir=limiter_dir,
+        limiter_postgres_dsn=dsn,
     )
     start.wait(120)  # both processes are ready: their calls overlap
     for i in range(CALLS):
@@ -38,12 +41,16 @@ def _child(base_url: str, api_key: str, limiter_dir: str, start) -> None:
 
 
 @pytest.mark.slow
-def test_two_processes_never_exceed_the_plan_limit_together(fresh_sandbox, tmp_path):
+@pytest.mark.parametrize("store", STORES)
+def test_two_processes_never_exceed_the_plan_limit_together(
+    store, fresh_sandbox, tmp_path, request
+):
+    dsn = pg_dsn(request.getfixturevalue("postgres")) if store == "postgres" else None
     sb = fresh_sandbox(tickers=30, rate_limit_per_minute=LIMIT, rate_limit_window_seconds=WINDOW)
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(2)
     children = [
-        context.Process(target=_child, args=(sb.rest_url, sb.api_key, str(tmp_path), start))
+        context.Process(target=_child, args=(sb.rest_url, sb.api_key, str(tmp_path), dsn, start))
         for _ in range(2)
     ]
     for child in children:

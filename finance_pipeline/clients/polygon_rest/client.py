@@ -30,7 +30,7 @@ from finance_pipeline.clients.polygon_rest.frames import (
     typed_frame,
 )
 from finance_pipeline.clients.polygon_rest.transport import RetryPolicy, Transport
-from finance_pipeline.clients.rate_limit import RateLimiter, machine_limiter
+from finance_pipeline.clients.rate_limit import RateLimiter, shared_limiter
 from finance_pipeline.settings import DEFAULT_POLYGON_BASE_URL
 
 
@@ -55,6 +55,7 @@ class PolygonClient:
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 60.0,
         limiter_dir: str | None = None,
+        limiter_postgres_dsn: str | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
             raise PolygonAuthError(
@@ -63,12 +64,13 @@ class PolygonClient:
         retry = RetryPolicy(max_retries, backoff_seconds, max_backoff_seconds)
         key = api_key.strip()
         self.base_url = base_url.rstrip("/")
-        self.limiter: RateLimiter | None = machine_limiter(
+        self.limiter: RateLimiter | None = shared_limiter(
             base_url=self.base_url,
             api_key=key,
             limit=rate_limit_per_minute,
             window_seconds=rate_limit_window_seconds,
             limiter_dir=limiter_dir,
+            postgres_dsn=limiter_postgres_dsn,
             in_flight_ttl_seconds=connect_timeout_seconds + read_timeout_seconds,
         )
         self.usage = Usage()

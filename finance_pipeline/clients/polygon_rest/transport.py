@@ -2,7 +2,7 @@
 
 `Transport.install` replaces the urllib3 PoolManager of an official `polygon.RESTClient`
 (1.16.3) with `_MeteredPool`, so every request it makes (pages included) goes through
-`Transport.send`, which (1) waits on the machine-wide rate limiter, (2) applies real timeouts
+`Transport.send`, which (1) waits on the shared rate limiter, (2) applies real timeouts
 (1.16.3 stores but never applies its own), (3) retries 429/5xx/connection errors/timeouts with
 exponential backoff and jitter honouring Retry-After (urllib3's own retries are off, so every
 attempt is throttled and counted), (4) counts each attempt per endpoint. Only HTTP 200 with a
