@@ -87,12 +87,29 @@ def _anything(value: str) -> str | None:
     return None
 
 
+def _positive_number(value: str) -> str | None:
+    try:
+        ok = float(value) > 0
+    except ValueError:
+        ok = False
+    return None if ok else "a number above 0 (for example 60)"
+
+
+def _redis_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme in ("redis", "rediss") and parts.hostname and not re.search(r"\s", value):
+        return None
+    return "a redis:// or rediss:// URL with a host"
+
+
 # Every variable of settings.ENV_VARS -> what a usable value is (None: it is one).
 RULES: dict[str, Callable[[str], str | None]] = {
     "POLYGON_API_KEY": _anything,
     "POLYGON_BASE_URL": _base_url,
     "POLYGON_PLAN": _choice("free", "paid"),
     "POLYGON_RATE_LIMIT_PER_MINUTE": _whole(0),
+    "POLYGON_RATE_LIMIT_WINDOW_SECONDS": _whole(1),
+    "FINANCE_PIPELINE_RATE_LIMIT_STORE": _choice("auto", "sqlite", "postgres"),
     "FLATFILES_ENDPOINT_URL": _url,
     "FLATFILES_ACCESS_KEY_ID": _anything,
     "FLATFILES_SECRET_ACCESS_KEY": _anything,
@@ -107,7 +124,11 @@ RULES: dict[str, Callable[[str], str | None]] = {
     "FINANCE_PIPELINE_FLAT_FILE_WINDOW_SESSIONS": _whole(1),
     "FINANCE_PIPELINE_FLAT_FILE_SENSOR_INTERVAL": _whole(1),
     "FINANCE_PIPELINE_AUTOMATION_INTERVAL": _whole(1),
-    "FINANCE_PIPELINE_EXECUTOR": _choice("in_process", "k8s"),
+    "FINANCE_PIPELINE_EXECUTOR": _choice("in_process", "celery", "k8s"),
+    "FINANCE_PIPELINE_CELERY_BROKER_URL": _redis_url,
+    "FINANCE_PIPELINE_GIT_URL": _url,
+    "FINANCE_PIPELINE_GIT_BRANCH": _anything,
+    "FINANCE_PIPELINE_SANDBOX_SPEED": _positive_number,
     "DAGSTER_HOME": _absolute,
 }
 # Read by the CLI and the Dagster instance, not by the code location.

@@ -207,4 +207,12 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "currency": "Currency of the dividend.",
     "dividend_type": "CD regular, SC special, LT/ST capital gains.",
     "frequency": "Payments per year (0 one-off, 4 quarterly, 12 monthly).",
+    "adjustment_type": "The vendor's kind of split (forward_split, reverse_split, ...).",
+    "distribution_type": "The vendor's kind of distribution (recurring, special, ...).",
+    "split_adjusted_cash_amount": "Dividend per share adjusted for later splits (vendor's).",
+    "historical_adjustment_factor": "The vendor's cumulative factor for prices before this event.",
+    "split_factor": "Product of split ratios after the session: divide raw prices by it.",
+    "dividend_factor": "Product of (1 - cash / prior close) over later dividends.",
+    "vendor_split_factor": "The vendor's cumulative split factor in the same convention.",
+    "vendor_dividend_factor": "The vendor's cumulative dividend factor in the same convention.",
 }

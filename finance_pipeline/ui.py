@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from finance_pipeline.calendar import NEW_YORK, recent_sessions, sessions_between
+from finance_pipeline.configuration import check
 from finance_pipeline.demo import DEFAULT_SEED, DEFAULT_SESSIONS, DEFAULT_TICKERS, demo_sandbox
 from finance_pipeline.local_instance import use_local_instance
 from finance_pipeline.settings import env
@@ -45,7 +46,7 @@ def run_ui(
     if env("POLYGON_API_KEY"):
         return run_until_stopped(command)
     days = recent_sessions(dt.datetime.now(dt.UTC), sessions)
-    speed = sandbox_speed()
+    speed = float(check("FINANCE_PIPELINE_SANDBOX_SPEED"))  # checked at start: > 0
     end = sessions_between(days[-1], days[-1] + dt.timedelta(days=LIVE_DAYS))[-1]
     with demo_sandbox(tickers, seed, days, home, say, end=end) as sandbox:
         sandbox.run_clock(speed)
@@ -61,18 +62,6 @@ def run_ui(
         )
         say(f"Dagster UI on http://127.0.0.1:{port} (instance {home}, lake {lake}); Ctrl-C stops")
         return run_until_stopped(command)
-
-
-def sandbox_speed() -> float:
-    """FINANCE_PIPELINE_SANDBOX_SPEED as a number above 0, or ValueError naming it."""
-    raw = env("FINANCE_PIPELINE_SANDBOX_SPEED") or "1"
-    try:
-        speed = float(raw)
-    except ValueError:
-        speed = 0.0
-    if not speed > 0:
-        raise ValueError(f"FINANCE_PIPELINE_SANDBOX_SPEED must be a number above 0, got {raw!r}")
-    return speed
 
 
 def _minutes_until(sandbox: Sandbox, session: dt.date, speed: float) -> int:

@@ -25,12 +25,19 @@ import pandas as pd
 import pyarrow as pa
 
 from finance_pipeline import schemas
-from finance_pipeline.assets.common import IO_MANAGER_KEY, run_sessions
-from finance_pipeline.calendar import SessionError, previous_session
+from finance_pipeline.assets.common import (
+    IO_MANAGER_KEY,
+    OWNERS,
+    asset_tags,
+    record_figures,
+    run_sessions,
+)
+from finance_pipeline.calendar import SessionError, partition_key, previous_session
 from finance_pipeline.lake import Lake
 from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.registry import ADJUSTMENT_FACTORS, DAILY_BARS, DIVIDENDS, SPLITS
 from finance_pipeline.resources.lake import LakeResource
+from finance_pipeline.resources.parquet_io_manager import table_schema
 
 GROUP = "curated"
 SESSIONS_PER_RUN = 260
@@ -144,6 +151,9 @@ def factors_on(session: dt.date, events: pd.DataFrame) -> pd.DataFrame:
 @dg.asset(
     name=ADJUSTMENT_FACTORS,
     group_name=GROUP,
+    owners=OWNERS,
+    tags=asset_tags("curated"),
+    metadata={"dagster/column_schema": table_schema(schemas.ADJUSTMENT_FACTORS)},
     kinds={"parquet"},
     partitions_def=TRADING_SESSIONS,
     io_manager_key=IO_MANAGER_KEY,
@@ -159,21 +169,26 @@ def factors_on(session: dt.date, events: pd.DataFrame) -> pd.DataFrame:
 )
 def adjustment_factors(context: dg.AssetExecutionContext, lake: LakeResource) -> pa.Table:
     events = corporate_events(lake.get_lake())
-    frames = [factors_on(session, events) for session in run_sessions(context)]
+    sessions = run_sessions(context)
+    frames = [factors_on(session, events) for session in sessions]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     table = schemas.to_table(
         frame.reindex(columns=schemas.ADJUSTMENT_FACTORS.names),
         schemas.ADJUSTMENT_FACTORS,
         ADJUSTMENT_FACTORS,
     )
-    context.add_output_metadata(
+    per_session = {
+        partition_key(session): {"dagster/row_count": len(f), "tickers": int(f["ticker"].nunique())}
+        for session, f in zip(sessions, frames, strict=True)
+    }
+    record_figures(
+        context,
+        per_session,
         {
             "dagster/row_count": table.num_rows,
-            "rows": table.num_rows,
-            "tickers": int(frame["ticker"].nunique()) if len(frame) else 0,
             "events": len(events),
             "split_events": int((events["kind"] == "split").sum()),
             "dividend_events": int((events["kind"] == "dividend").sum()),
-        }
+        },
     )
     return table
