@@ -108,7 +108,7 @@ RULES: dict[str, Callable[[str], str | None]] = {
     "POLYGON_BASE_URL": _base_url,
     "POLYGON_PLAN": _choice("free", "paid"),
     "POLYGON_RATE_LIMIT_PER_MINUTE": _whole(0),
-    "POLYGON_RATE_LIMIT_WINDOW_SECONDS": _whole(1),
+    "POLYGON_RATE_LIMIT_WINDOW_SECONDS": _positive_number,
     "FINANCE_PIPELINE_RATE_LIMIT_STORE": _choice("auto", "sqlite", "postgres"),
     "FLATFILES_ENDPOINT_URL": _url,
     "FLATFILES_ACCESS_KEY_ID": _anything,

@@ -14,7 +14,7 @@ import dagster as dg
 
 from finance_pipeline.definitions import build_definitions
 from finance_pipeline.local_instance import LOCAL_INSTANCE_YAML
-from finance_pipeline.registry import DAILY_BARS, FLAT_FILE_DAY_AGGS
+from finance_pipeline.registry import DAILY_BARS, DIVIDENDS, FLAT_FILE_DAY_AGGS, SPLITS
 from finance_pipeline.runs.execute import RunOutcome, execute
 from finance_pipeline.runs.specs import RunSpec
 
@@ -29,9 +29,9 @@ class RangeRun:
 
 
 def run_range(root: Path, sandbox_env: Mapping[str, str], sessions: list[dt.date]) -> RangeRun:
-    """One range run of flat_file_day_aggs, then one of daily_bars, over `sessions` (with their
-    checks), into an instance at root/home and a lake at root/lake. Sets os.environ for the
-    definitions (callers restore it)."""
+    """One range run of the corporate actions, one of flat_file_day_aggs, then one of
+    daily_bars, over `sessions` (with their checks), into an instance at root/home and a lake
+    at root/lake. Sets os.environ for the definitions (callers restore it)."""
     home, lake = root / "home", root / "lake"
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML.read_text())
@@ -39,7 +39,12 @@ def run_range(root: Path, sandbox_env: Mapping[str, str], sessions: list[dt.date
     os.environ.update(env)
     defs = build_definitions()
     span = tuple(sessions)
-    specs = [RunSpec((FLAT_FILE_DAY_AGGS,), span), RunSpec((DAILY_BARS,), span)]
+    # Corporate actions first, as the planner orders them: the price-jump checks read them.
+    specs = [
+        RunSpec((SPLITS, DIVIDENDS), span),
+        RunSpec((FLAT_FILE_DAY_AGGS,), span),
+        RunSpec((DAILY_BARS,), span),
+    ]
     with dg.DagsterInstance.from_config(str(home)) as instance:
         outcomes = execute(defs, instance, specs)
     assert all(o.success for o in outcomes), [o for o in outcomes if not o.success]

@@ -23,7 +23,8 @@ pytestmark = [
 
 
 def test_asset_graph_shows_both_layers_and_every_check_passed(ui_url: str) -> None:
-    with browser_page() as page:
+    # Tall enough for both groups: the graph renders only the nodes in view.
+    with browser_page(width=2600, height=2400) as page:
         open_asset_graph(page, ui_url)
         text = page.inner_text("body")
     for asset in ("grouped_daily_bars", "flat_file_day_aggs", "daily_bars", "minute_bars"):
