@@ -66,7 +66,7 @@ def test_three_workers_hold_the_plan_limit_and_store_each_session_once(
         records = instance.fetch_materializations(dg.AssetKey(GROUPED_DAILY_BARS), limit=1000)
         steps = steps_of(instance, [run_id for run_id, _ in backfill.runs.values()])
     assert sorted(r.partition_key for r in records.records) == sessions  # each exactly once
-    assert sorted(k for k in keys if "/grouped_daily_bars/" in k) == [
+    assert sorted(k for k in keys if k.startswith("market/grouped_daily_bars/")) == [
         f"market/grouped_daily_bars/session={s}/part-0.parquet" for s in sessions
     ]
     assert {step.worker for step in steps} == set(names)  # every worker ran steps

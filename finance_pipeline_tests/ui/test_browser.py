@@ -23,12 +23,14 @@ pytestmark = [
 
 
 def test_asset_graph_shows_both_layers_and_every_check_passed(ui_url: str) -> None:
-    # Tall enough for both groups: the graph renders only the nodes in view.
+    """open_asset_graph waits until each group, expanded, shows its members (grouped_daily_bars
+    in sources, daily_bars in curated); the graph renders only the nodes in view and centres
+    on the group expanded last, so the assertions read the curated group."""
     with browser_page(width=2600, height=2400) as page:
         open_asset_graph(page, ui_url)
         text = page.inner_text("body")
-    for asset in ("grouped_daily_bars", "flat_file_day_aggs", "daily_bars", "minute_bars"):
-        assert asset in text
+    for shown in ("curated", "sources", "daily_bars", "minute_bars", "adjustment_factors"):
+        assert shown in text
     assert "6 / 6 Passed" in text  # daily_bars: every check of its latest sessions passed
 
 
