@@ -231,9 +231,12 @@ def merge(
     if previous is None or previous.get("mode") != current["mode"]:
         return {**current, "runs": [_run_summary(current, groups)]}
     old_runs = previous.get("runs") or [_run_summary(previous, list(GROUPS))]
+    # A figure of a group that ran now and did not produce it again is gone (renamed or
+    # dropped), not kept from the previous run.
     figures = {
         key: {**figure, "run": figure.get("run", previous["started"])}
         for key, figure in previous["figures"].items()
+        if _group_of(key) not in only or key in current["figures"]
     }
     for key, figure in current["figures"].items():
         figures[key] = {**figure, "run": current["started"]}
