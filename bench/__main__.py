@@ -30,6 +30,7 @@ from bench import (
     b5_reads,
     b6_old_vs_new,
     b7_workers,
+    b8_minute_reads,
     extrapolate,
     report,
 )
@@ -49,7 +50,7 @@ from bench.common import (
     year_sessions,
 )
 
-GROUPS = ("b1", "b2", "b3", "b4", "b5", "b6", "b7")
+GROUPS = ("b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8")
 NOTES = [
     "B1 and B6 send the old per-ticker path as a measured SAMPLE (stated in each figure): the "
     "sandbox serves one per-ticker request in tens of milliseconds, so 126,000 of them would "
@@ -111,6 +112,8 @@ def _groups(
         groups.append((f"sandbox for {label}", rate_limited(limit, window, runs)))
     if "b5" in only:
         groups.append(("b5", lambda: b5_reads.run(sizes)))
+    if "b8" in only:
+        groups.append(("b8", lambda: b8_minute_reads.run(sizes)))
     return groups
 
 
@@ -228,9 +231,12 @@ def merge(
     if previous is None or previous.get("mode") != current["mode"]:
         return {**current, "runs": [_run_summary(current, groups)]}
     old_runs = previous.get("runs") or [_run_summary(previous, list(GROUPS))]
+    # A figure of a group that ran now and did not produce it again is gone (renamed or
+    # dropped), not kept from the previous run.
     figures = {
         key: {**figure, "run": figure.get("run", previous["started"])}
         for key, figure in previous["figures"].items()
+        if _group_of(key) not in only or key in current["figures"]
     }
     for key, figure in current["figures"].items():
         figures[key] = {**figure, "run": current["started"]}

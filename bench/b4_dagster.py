@@ -5,7 +5,7 @@
   sessions (the runs a backfill of that policy launches), with the real FlatFilesResource
   (dagster-aws S3Resource) and ParquetIOManager;
 - raw loop: per session, the same product functions without Dagster: FlatFilesClient.download
-  -> flat_file_table -> Lake.write.
+  -> flat_file_table -> publish_sessions (write-audit-publish, as the IO manager stores it).
 Both run in fresh worker processes against the same sandbox files; the ratio is dagster / raw.
 """
 
@@ -103,6 +103,7 @@ def _stderr_to(path: Path) -> None:
 def backfill_raw(access: dict[str, str], sessions: list[dt.date], work: str) -> dict:
     from finance_pipeline.assets.flat_file_aggs import flat_file_table
     from finance_pipeline.lake import Lake
+    from finance_pipeline.lake.publish import publish_sessions
 
     client = flat_files_client(access)
     lake = Lake(str(Path(work) / "lake"))
@@ -110,7 +111,7 @@ def backfill_raw(access: dict[str, str], sessions: list[dt.date], work: str) -> 
     with measured() as measurement:
         for session in sessions:
             table = flat_file_table(client.download(DATASET, session), ASSET)
-            rows += lake.write(ASSET, session, table).rows
+            rows += publish_sessions(lake, ASSET, table, [session])[0].rows
     return {"rows": rows, **measurement.as_dict()}
 
 
@@ -146,9 +147,9 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
             value=dagster["wall_seconds"],
             unit="s",
             baseline=raw["wall_seconds"],
-            baseline_label="download + parse + write loop, same functions, no Dagster",
+            baseline_label="download + parse + write-audit-publish loop, no Dagster",
             ratio=ratio(dagster["wall_seconds"], raw["wall_seconds"]),
-            target=Target("<=", 1.5, text="<= 1.5x the raw loop"),
+            target=Target("<=", 1.2, text="<= 1.2x the raw loop"),
             how=(
                 f"flat_file_day_aggs materialized on a real on-disk Dagster instance as "
                 f"{dagster['runs']} range run(s) of <= {dagster['max_partitions_per_run']} "

@@ -36,14 +36,18 @@ FIGURE_KEYS: tuple[str, ...] = (
     "b2_rate_limit_alone",
     "b2_rate_limit_parallel",
     "b3_ingest_vs_duckdb",
+    "b3_ingest_vs_gunzip",
+    "b3_ingest_peak_memory_vs_duckdb",
     "b3_ingest_vs_pandas",
-    "b3_arrow_prototype_vs_duckdb",
     "b4_dagster_vs_raw_loop",
     "b5_ticker_history_p50",
     "b5_cross_section_p50",
     "b5_adjusted_view_p50",
     "b6_old_vs_new_wall",
     "extrapolation_cpu_hours",
+    "b8_minute_ticker_year",
+    "b8_minute_cross_section",
+    "b8_minute_resample_month",
     "b7_celery_rate_limit_1_worker",
     "b7_celery_rate_limit_3_workers",
     "b7_utilization_1_worker",
@@ -89,6 +93,9 @@ class Sizes:
     b7_limit: int  # ... under L requests ...
     b7_window_seconds: float  # ... per W seconds (compressed)
     b7_minute_sessions: int  # whole-market minute flat-file sessions (CPU-bound)
+    b8_tickers: int  # the synthetic minute lake: tickers x sessions, reads repeated b8_reps
+    b8_sessions: int
+    b8_reps: int
     profile: bool  # also run B3's product path and B4's Dagster path under cProfile
 
 
@@ -115,6 +122,9 @@ FULL = Sizes(
     b7_limit=10,
     b7_window_seconds=6.0,
     b7_minute_sessions=4,
+    b8_tickers=2_000,
+    b8_sessions=252,
+    b8_reps=20,
     profile=True,
 )
 
@@ -141,6 +151,9 @@ SMOKE = Sizes(
     b7_limit=3,
     b7_window_seconds=1.0,
     b7_minute_sessions=2,
+    b8_tickers=60,
+    b8_sessions=10,
+    b8_reps=3,
     profile=False,
 )
 

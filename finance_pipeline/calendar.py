@@ -66,6 +66,19 @@ def session_close(session: dt.date) -> dt.datetime:
     return xnys().session_close(pd.Timestamp(session)).to_pydatetime()
 
 
+def regular_hours(start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Sessions in [start, end] with their regular-hours `open` and `close` (aware UTC), from
+    the calendar's schedule in one step (13:00 New York closes on half days)."""
+    schedule = xnys().schedule.loc[pd.Timestamp(start) : pd.Timestamp(end), ["open", "close"]]
+    return pd.DataFrame(
+        {
+            "session": [ts.date() for ts in schedule.index],
+            "open": schedule["open"].to_numpy(),
+            "close": schedule["close"].to_numpy(),
+        }
+    )
+
+
 def is_half_day(session: dt.date) -> bool:
     return session_close(session).astimezone(NEW_YORK).hour < 16
 

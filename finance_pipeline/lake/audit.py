@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from finance_pipeline.calendar import previous_session
+from finance_pipeline.calendar import NEW_YORK, previous_session
 from finance_pipeline.checks.rules import quality
+from finance_pipeline.checks.rules.frames import PRICE_COLUMNS
 from finance_pipeline.lake.manifest import ManifestEntry
 from finance_pipeline.registry import BAR_ASSETS, MINUTE_ASSETS, REST_FILLS
 
@@ -49,11 +50,45 @@ def tickers_of(table: pa.Table) -> int | None:
     return len(pc.unique(table["ticker"])) if "ticker" in table.column_names else None
 
 
+def _new_york_ns(session: dt.date, at: dt.time) -> int:
+    moment = dt.datetime.combine(session, at, NEW_YORK)
+    return int(moment.timestamp()) * 1_000_000_000
+
+
+def suspects(table: pa.Table, session: dt.date, granularity: quality.Granularity) -> pa.Table:
+    """The rows that may break a bar or session-window rule, found in Arrow compute: a superset
+    of the rows the pandas rules flag (a null anywhere counts as a suspect), so running those
+    rules on the suspects alone gives their verdicts. On a clean 1.8M-row minute session this
+    costs ~0.05 s where converting the whole table to pandas cost ~1.8 s."""
+    eps = pa.scalar(quality.EPS)
+    o, h, lo, c = (table[name] for name in PRICE_COLUMNS)
+    volume = table["volume"]
+    conditions = [pc.is_null(column, nan_is_null=True) for column in (o, h, lo, c, volume)]
+    conditions += [
+        pc.greater(pc.subtract(a, b), eps) for a, b in ((lo, o), (lo, c), (o, h), (c, h), (lo, h))
+    ]
+    conditions.append(pc.less(volume, 0))
+    conditions.append(pc.not_equal(table["session"], pa.scalar(session, pa.date32())))
+    start = table["window_start"].cast(pa.int64())
+    if granularity == "day":
+        conditions.append(pc.not_equal(start, _new_york_ns(session, dt.time())))
+    else:
+        first = _new_york_ns(session, quality.MINUTE_FIRST)
+        end = _new_york_ns(session, quality.MINUTE_END)
+        conditions.append(pc.or_(pc.less(start, first), pc.greater_equal(start, end)))
+    mask = conditions[0]
+    for condition in conditions[1:]:
+        mask = pc.or_kleene(mask, condition)
+    return table.filter(pc.fill_null(mask, True))
+
+
 def _bar_problems(dataset: str, session: dt.date, table: pa.Table) -> list[str]:
     if dataset not in BAR_ASSETS or table.num_rows == 0:
         return []
-    frame = table.to_pandas()
     granularity: quality.Granularity = "minute" if dataset in MINUTE_ASSETS else "day"
+    frame = suspects(table, session, granularity).to_pandas()
+    if frame.empty:
+        return []
     verdicts = [
         quality.bar_invariants_verdict(frame),
         quality.session_window_verdict(frame, session, granularity),
@@ -114,6 +149,23 @@ def _history_problems(dataset: str, table: pa.Table, history: list[int]) -> list
     return []
 
 
+def row_problems(dataset: str, session: dt.date, table: pa.Table) -> list[str]:
+    """What the rows themselves break (bar invariants, the session window), in words."""
+    return _bar_problems(dataset, session, table)
+
+
+def judge(
+    problems: list[str], table: pa.Table, stored: Stored | None, history: list[int], dataset: str
+) -> str | None:
+    """The refusal reason from the rows' `problems` and the comparisons with what is stored."""
+    found = [
+        *problems,
+        *_shrink_problems(table, stored),
+        *_history_problems(dataset, table, history),
+    ]
+    return "; ".join(found) or None
+
+
 def audit(
     dataset: str,
     session: dt.date,
@@ -122,9 +174,4 @@ def audit(
     history: list[int],
 ) -> str | None:
     """Why `table` must not replace the stored partition of (dataset, session), or None."""
-    problems = [
-        *_bar_problems(dataset, session, table),
-        *_shrink_problems(table, stored),
-        *_history_problems(dataset, table, history),
-    ]
-    return "; ".join(problems) or None
+    return judge(row_problems(dataset, session, table), table, stored, history, dataset)

@@ -17,6 +17,7 @@ import builtins
 import datetime as dt
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import pyarrow as pa
@@ -60,15 +61,24 @@ def _single(table: pa.Table, column: str) -> str | None:
     return ",".join(str(v) for v in values) or None
 
 
+def source_of(dataset: str, table: pa.Table) -> str | None:
+    """The raw asset the rows came from (their `source` column), None when it is `dataset`."""
+    source = _single(table, "source") or dataset
+    return source if source != dataset else None
+
+
 def entry_for(dataset: str, session: dt.date | None, table: pa.Table, body: bytes) -> ManifestEntry:
     """The manifest entry of `body`, the file written for `table`."""
-    return ManifestEntry(
-        dataset=dataset,
-        session=session.isoformat() if session is not None else None,
-        sha256=hashlib.sha256(body).hexdigest(),
-        rows=table.num_rows,
-        bytes=len(body),
-        md5=hashlib.md5(body, usedforsecurity=False).hexdigest(),
-        source=_single(table, "source") or dataset,
-        source_etag=_single(table, "source_etag"),
-    )
+    with ThreadPoolExecutor(1) as pool:  # both digests release the GIL: side by side
+        md5 = pool.submit(lambda: hashlib.md5(body, usedforsecurity=False).hexdigest())
+        sha256 = hashlib.sha256(body).hexdigest()
+        return ManifestEntry(
+            dataset=dataset,
+            session=session.isoformat() if session is not None else None,
+            sha256=sha256,
+            rows=table.num_rows,
+            bytes=len(body),
+            md5=md5.result(),
+            source=_single(table, "source") or dataset,
+            source_etag=_single(table, "source_etag"),
+        )

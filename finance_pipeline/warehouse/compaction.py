@@ -49,6 +49,12 @@ from finance_pipeline.warehouse.views import view_columns
 MONTHLY = MINUTE_ASSETS
 TILE_ROWS = 32_768  # rows per tile = DuckDB row group size of the compacted tables
 TILE_TICKERS = 256  # target tickers per tile; the session span follows from the density
+# Minute datasets: a tile of S sessions x T tickers reads T times the rows a ticker query needs
+# and S times those of a cross-section (S x T = tile rows / rows per ticker-session). Research
+# reads on minutes are a ticker's history (and its resamples): tiles of one ticker and the whole
+# month (T = 1). On 2,000 tickers x 252 sessions (bench B8) one-session tiles read a ticker's
+# year in 500 ms, cold; a cross-section reads its whole month instead of one session.
+MINUTE_TILE_TICKERS = 1
 
 MANIFEST_SCHEMA = pa.schema(
     [
@@ -96,10 +102,10 @@ def read_manifest(path: Path) -> dict[dt.date, tuple[int, int, int]]:
     return {s: (i, m, z) for s, i, m, z in rows}
 
 
-def _session_span(rows: int, tickers: int, sessions: int) -> int:
-    """Sessions per tile, so that a tile of TILE_ROWS rows covers about TILE_TICKERS tickers."""
+def _session_span(rows: int, tickers: int, sessions: int, tile_tickers: int) -> int:
+    """Sessions per tile, so that a tile of TILE_ROWS rows covers about `tile_tickers`."""
     density = max(rows / max(tickers * sessions, 1), 1e-9)  # rows per (ticker, session)
-    return min(sessions, max(1, round(TILE_ROWS / (density * TILE_TICKERS))))
+    return min(sessions, max(1, round(TILE_ROWS / (density * tile_tickers))))
 
 
 def write_period(dataset: str, period: str, files: list[SessionFile], dest: Path) -> int:
@@ -127,7 +133,8 @@ def write_period(dataset: str, period: str, files: list[SessionFile], dest: Path
         con.execute(f"CREATE TEMP VIEW src AS SELECT {cols} FROM {source}")
         rows = int(manifest.column("rows").to_numpy().sum())
         tickers = con.execute("SELECT count(DISTINCT ticker) FROM src").fetchall()[0][0]
-        span = _session_span(rows, tickers, len(files))
+        tile_tickers = MINUTE_TILE_TICKERS if dataset in MONTHLY else TILE_TICKERS
+        span = _session_span(rows, tickers, len(files), tile_tickers)
         # Tiles: rows in (session block, ticker, session) order cut into chunks of exactly one
         # row group, each chunk then ordered by session. Every row group so covers a narrow
         # ticker range and at most `span` sessions, and one session's rows are contiguous in it.

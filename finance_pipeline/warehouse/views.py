@@ -6,6 +6,7 @@
 - `universe` (universe_snapshot, one row per session and ticker), `splits` and `dividends`
   de-duplicated on (ticker, execution_date) / (ticker, ex_dividend_date), with `raw_rows`;
 - `daily_bars_adjusted`: daily_bars with factors applied at read time, nothing stored adjusted.
+- `minute_bars_{5,15,30,60}m` and `..._regular`: multi-timeframe bars (`timeframes`).
   `split_factor` = product of split_to/split_from over the splits with execution_date > session
   (on execution_date the stock already trades post-split); adj_open/high/low/close/vwap =
   raw / split_factor and adj_volume = raw * split_factor, which is Polygon's `adjusted=true`
@@ -46,10 +47,12 @@ from finance_pipeline.registry import (
     DAILY_BARS,
     DIVIDENDS,
     FLAT_FILE_ASSETS,
+    MINUTE_BARS,
     SPLITS,
     UNIVERSE_SNAPSHOT,
 )
 from finance_pipeline.warehouse.common import one_line, read_parquet_sql, sql_str
+from finance_pipeline.warehouse.timeframes import install_timeframes
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +264,13 @@ def _dataset_branches(
     return branches, covered
 
 
+def _install_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    sessions = calendar.sessions_between(calendar.FIRST_SESSION, calendar.last_known_session())
+    con.register("_sessions_arrow", pa.table({"session": pa.array(sessions, pa.date32())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE _sessions AS SELECT * FROM _sessions_arrow")
+    con.unregister("_sessions_arrow")
+
+
 def install_views(con: duckdb.DuckDBPyConnection, snap: Snapshot, datasets: list[str]) -> None:
     """(Re)create every view of `snap` on `con`."""
     con.execute("SET TimeZone = 'UTC'")
@@ -270,10 +280,7 @@ def install_views(con: duckdb.DuckDBPyConnection, snap: Snapshot, datasets: list
     ).fetchall()
     for (name,) in attached:
         con.execute(f'DETACH "{name}"')
-    sessions = calendar.sessions_between(calendar.FIRST_SESSION, calendar.last_known_session())
-    con.register("_sessions_arrow", pa.table({"session": pa.array(sessions, pa.date32())}))
-    con.execute("CREATE OR REPLACE TEMP TABLE _sessions AS SELECT * FROM _sessions_arrow")
-    con.unregister("_sessions_arrow")
+    _install_sessions(con)
 
     compacted_sessions: list[tuple[str, dt.date]] = []
     daily_branches: list[_Branch] = []
@@ -296,6 +303,8 @@ def install_views(con: duckdb.DuckDBPyConnection, snap: Snapshot, datasets: list
             )
     if {DAILY_BARS, SPLITS, DIVIDENDS} <= set(datasets):
         _install_adjusted(con, daily_branches)
+    if MINUTE_BARS in datasets:
+        install_timeframes(con)
 
     marks = pa.table(
         {

@@ -57,3 +57,51 @@ def test_a_refused_file_is_quarantined_the_stored_one_kept_and_accept_publishes_
     assert local_lake.read(GROUPED, S1).num_rows == 0
     assert local_lake.check(GROUPED, S1) is None
     assert listing(local_lake.storage) == []
+
+
+MINUTE = "flat_file_minute_aggs"
+
+
+def minute_bars(session: dt.date, rows: int) -> pd.DataFrame:
+    """Valid minute bars from 04:00 New York on, one ticker a minute."""
+    frame = sample_frame(MINUTE, session, rows)
+    frame["ticker"] = [f"T{i % 7}" for i in range(rows)]
+    four = pd.Timestamp(dt.datetime.combine(session, dt.time(4)), tz="America/New_York")
+    frame["window_start"] = [four + pd.Timedelta(minutes=i) for i in range(rows)]
+    for column in ("open", "high", "low", "close", "volume"):
+        frame[column] = 10.0
+    frame["high"] = 11.0
+    return frame
+
+
+def test_the_arrow_prefilter_keeps_every_row_the_bar_rules_flag(local_lake: Lake):
+    """The audit runs the pandas rules on the rows Arrow finds suspect only; the verdicts on
+    a minute table with one row of every defect must be those of the rules on all rows."""
+    from finance_pipeline.checks.rules import quality
+    from finance_pipeline.lake.audit import row_problems, suspects
+
+    frame = minute_bars(S1, 40)
+    assert row_problems(MINUTE, S1, local_lake.conform(MINUTE, frame)) == []
+    frame.loc[1, "low"] = 10.5  # low above open and close
+    frame.loc[2, "volume"] = -1.0
+    frame.loc[3, "close"] = float("nan")
+    frame.loc[4, "open"] = None
+    frame.loc[5, "volume"] = None
+    late = pd.Timestamp(dt.datetime.combine(S1, dt.time(20)), tz="America/New_York")
+    frame.loc[6, "window_start"] = late  # 20:00 is past the extended session
+    frame.loc[7, "window_start"] = late - pd.Timedelta(days=1)
+    table = local_lake.conform(MINUTE, frame)
+    assert sorted(suspects(table, S1, "minute")["ticker"].to_pylist()) == sorted(
+        frame.loc[1:7, "ticker"]
+    )
+    whole = table.to_pandas()
+    expected = [
+        v.description
+        for v in (
+            quality.bar_invariants_verdict(whole),
+            quality.session_window_verdict(whole, S1, "minute"),
+        )
+        if not v.passed
+    ]
+    assert len(expected) == 2
+    assert row_problems(MINUTE, S1, table) == expected

@@ -26,7 +26,7 @@ Granularity = Literal["day", "minute"]
 MINUTE_FIRST = dt.time(4, 0)
 MINUTE_END = dt.time(20, 0)
 # Float noise allowed in the OHLC ordering (prices are quoted to at most 4-6 decimals).
-_EPS = 1e-9
+EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def bar_findings(frame: pd.DataFrame) -> list[Finding]:
     nan_price = prices.isna().any(axis=1)
     o, h, lo, c = (prices[name] for name in PRICE_COLUMNS)
     broken = (
-        (lo - o > _EPS) | (lo - c > _EPS) | (o - h > _EPS) | (c - h > _EPS) | (lo - h > _EPS)
+        (lo - o > EPS) | (lo - c > EPS) | (o - h > EPS) | (c - h > EPS) | (lo - h > EPS)
     ) & ~nan_price
     volume = frame["volume"].astype("float64")
     return [
