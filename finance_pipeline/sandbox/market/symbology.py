@@ -9,7 +9,7 @@ generated names without splits or dividends, so no other listing's numbers chang
   the second is dated on `k` and has no composite FIGI on either ticker (share class only);
 - one reuse: a listed-at-start name delisted inside the range, and a generated name that now
   lists two sessions later under the delisted symbol (its own symbol never trades);
-- on some OTC names with no CIK the composite FIGI is absent, and on one all three ids are.
+- three other stocks lack ids: one its composite FIGI, one both FIGIs, one every id.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Symbology:
         self.renames.append(self._rename(int(picks[1]), (2 * n) // 3, saturday=False))
         first = int(gone[np.argmin(u.delist_k[gone])])
         self.reuses = [self._reuse(first, int(picks[2]))]
-        self._drop_ids(rng, picks[:3])
+        self._drop_ids(rng, free, np.array([*picks[:3], first]))
 
     def _rename(self, i: int, k: int, saturday: bool) -> Rename:
         u = self._universe
@@ -89,14 +89,14 @@ class Symbology:
         delisted = self._sessions[k - REUSE_GAP]
         return Reuse(str(u.symbols[first]), first, second, delisted, self._sessions[k])
 
-    def _drop_ids(self, rng: np.random.Generator, taken: np.ndarray) -> None:
+    def _drop_ids(self, rng: np.random.Generator, free: np.ndarray, taken: np.ndarray) -> None:
+        """Three other listed stocks lose ids: the composite FIGI; both FIGIs; all three."""
         u = self._universe
-        otc = np.flatnonzero(u.is_otc & np.array([c is None for c in u.cik], dtype=bool))
-        otc = otc[~np.isin(otc, taken)]
-        dropped = otc[rng.random(len(otc)) < 0.5]
-        u.composite[dropped] = None
-        if len(dropped):
-            u.share_class[dropped[0]] = None
+        pool = np.flatnonzero(free)
+        a, b, c = rng.choice(pool[~np.isin(pool, taken)], size=3, replace=False)
+        u.composite[[a, b, c]] = None
+        u.share_class[[b, c]] = None
+        u.cik[c] = None
 
     # ---- the market's view ------------------------------------------------------------------
     def symbols_at(self, k: int) -> np.ndarray:
