@@ -177,7 +177,7 @@ def securities(context: dg.AssetExecutionContext, lake: LakeResource) -> pa.Tabl
 def _figures(frame: pd.DataFrame) -> dict[str, int]:
     return {
         "dagster/row_count": len(frame),
-        "securities": int(frame["security_id"].nunique()),
+        "distinct_securities": int(frame["security_id"].nunique()),
         "renames": int(frame["previous_ticker"].notna().sum()),
         "reused_tickers": int(frame.loc[frame["reused"].astype(bool), "ticker"].nunique()),
         "fallback_ids": int((frame["id_source"] != "composite_figi").sum()),

@@ -15,9 +15,12 @@ session; these read the latest one, which knows the whole stored history):
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import duckdb
 
-from finance_pipeline.registry import DAILY_BARS, SECURITIES
+from finance_pipeline.registry import DAILY_BARS, DIVIDENDS, SECURITIES, SPLITS
+from finance_pipeline.warehouse.views import ADJUSTED_VIEW
 
 MASTER_VIEW = "security_master"
 HISTORY_VIEW = "security_history"
@@ -54,10 +57,14 @@ WHERE ticker = symbol AND CAST(day AS DATE) BETWEEN first_session AND last_sessi
 """
 
 
-def install_security_views(con: duckdb.DuckDBPyConnection, adjusted_view: str | None) -> None:
-    """Create the views on `con`, whose `securities` and `daily_bars` views exist; bars come
-    from `adjusted_view` when it exists (None: unadjusted, factors of 1)."""
+def install_security_views(con: duckdb.DuckDBPyConnection, datasets: Collection[str]) -> None:
+    """Create the views on `con` (after `views.install_views`) when the warehouse has
+    securities and daily bars; adjusted from `daily_bars_adjusted` when it has splits and
+    dividends too, else with factors of 1."""
+    if not {SECURITIES, DAILY_BARS} <= set(datasets):
+        return
     con.execute(_MASTER)
-    bars = f"SELECT * FROM {adjusted_view}" if adjusted_view else _UNADJUSTED
+    adjusted = {SPLITS, DIVIDENDS} <= set(datasets)
+    bars = f"SELECT * FROM {ADJUSTED_VIEW}" if adjusted else _UNADJUSTED
     con.execute(_HISTORY.format(bars=bars))
     con.execute(_TICKER_ON)

@@ -46,12 +46,10 @@ from finance_pipeline.registry import (
     DAILY_BARS,
     DIVIDENDS,
     FLAT_FILE_ASSETS,
-    SECURITIES,
     SPLITS,
     UNIVERSE_SNAPSHOT,
 )
 from finance_pipeline.warehouse.common import one_line, read_parquet_sql, sql_str
-from finance_pipeline.warehouse.securities import install_security_views
 
 log = logging.getLogger(__name__)
 
@@ -296,11 +294,8 @@ def install_views(con: duckdb.DuckDBPyConnection, snap: Snapshot, datasets: list
                 f"count(*) OVER (PARTITION BY {partition}) AS raw_rows FROM {source}) "
                 "WHERE _n = 1"
             )
-    adjusted = {DAILY_BARS, SPLITS, DIVIDENDS} <= set(datasets)
-    if adjusted:
+    if {DAILY_BARS, SPLITS, DIVIDENDS} <= set(datasets):
         _install_adjusted(con, daily_branches)
-    if {SECURITIES, DAILY_BARS} <= set(datasets):  # security_master, security_history, ticker_on
-        install_security_views(con, ADJUSTED_VIEW if adjusted else None)
 
     marks = pa.table(
         {

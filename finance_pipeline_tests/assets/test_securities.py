@@ -2,16 +2,25 @@
 Dagster -> DuckDB): one security per rename holding both tickers, two per reuse, the id
 fallbacks, per-session figures, and the views."""
 
+import csv
 import datetime as dt
+import io
+import re
+import shutil
+from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from finance_pipeline import schemas
 from finance_pipeline.assets import daily_bars, dividends, flat_file_day_aggs, securities, splits
 from finance_pipeline.assets.securities import build_securities, stored_snapshots
 from finance_pipeline.assets.universe import normalize_universe
 from finance_pipeline.calendar import partition_key, sessions_between
+from finance_pipeline.checks.securities import SECURITY_CHECKS
+from finance_pipeline.cli import cli
 from finance_pipeline.clients import PolygonClient
 from finance_pipeline.lake import Lake
 from finance_pipeline.registry import SECURITIES, UNIVERSE_SNAPSHOT
@@ -33,7 +42,8 @@ def store_universe(sb, lake: Lake, sessions: list[dt.date]) -> None:
 @pytest.fixture(scope="module")
 def world(symbology_sandbox, tmp_path_factory):
     sb = symbology_sandbox
-    root = tmp_path_factory.mktemp("securities-lake")
+    root = tmp_path_factory.mktemp("securities") / "lake"  # the README's Python example's path
+    root.mkdir()
     lake = Lake(str(root))
     sessions = sessions_between(sb.start, sb.end)
     store_universe(sb, lake, sessions)
@@ -43,7 +53,7 @@ def world(symbology_sandbox, tmp_path_factory):
         resources,
         sessions=(sessions[0], sessions[-1]),
     )
-    result = run([securities], resources, sessions=(sessions[-2], sessions[-1]))
+    result = run([securities, *SECURITY_CHECKS], resources, sessions=(sessions[-2], sessions[-1]))
     master = lake.read(SECURITIES, sessions[-1]).to_pandas()
     return {
         "sb": sb,
@@ -121,7 +131,7 @@ def test_each_session_records_its_own_figures(world) -> None:
     assert set(figures) == {partition_key(before), partition_key(last)}
     now = figures[partition_key(last)]
     assert now["renames"] == 2 and now["reused_tickers"] == 1 and now["fallback_ids"] >= 4
-    assert now["securities"] == world["master"]["security_id"].nunique()
+    assert now["distinct_securities"] == world["master"]["security_id"].nunique()
     # The as-of session before knows nothing after it (point in time).
     earlier = world["lake"].read(SECURITIES, before).to_pandas()
     assert earlier["last_session"].max() == before
@@ -130,3 +140,103 @@ def test_each_session_records_its_own_figures(world) -> None:
 def test_the_master_as_of_a_session_never_looks_ahead(world) -> None:
     snapshots = stored_snapshots(world["lake"], world["sessions"][10])
     assert snapshots["session"].max() == world["sessions"][10]
+
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def _readme_examples() -> tuple[list[str], str]:
+    """The section's `finance-pipeline query` commands and its Python example."""
+    start = README.index("## Following a company across renames")
+    section = README[start : README.index("\n## ", start + 1)]
+    queries = re.findall(r'^finance-pipeline query "(.*)"$', section, flags=re.M)
+    (python,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return queries, python
+
+
+def _query(root: Path, sql: str) -> list[dict[str, str]]:
+    result = CliRunner().invoke(
+        cli, ["query", sql, "--csv"], env={"FINANCE_PIPELINE_LAKE": str(root)}
+    )
+    assert result.exit_code == 0, result.output
+    return list(csv.DictReader(io.StringIO(result.output)))
+
+
+def test_the_readme_examples_answer_on_the_sandbox(world, monkeypatch) -> None:
+    (first, _), (reuse,) = world["sb"].market.renames, world["sb"].market.reuses
+    assert (first.old, first.new, reuse.ticker) == ("XUJ", "XUJZ", "LE")  # as the README says
+    intervals, history, meaning = _query_all(world["root"])
+    assert [(r["ticker"], r["previous_ticker"]) for r in intervals] == [
+        ("XUJ", ""),
+        ("XUJZ", "XUJ"),
+    ]
+    assert intervals[1]["first_session"] == "2024-12-02"
+    assert [r["session"] for r in history] == [s.isoformat() for s in world["sessions"]]
+    assert {r["ticker"] for r in history} == {"XUJ", "XUJZ"}
+    (row,) = meaning
+    assert row["first_session"] == "2024-11-14" and row["security_id"] != _first_le(world)
+    _, python = _readme_examples()
+    monkeypatch.chdir(world["root"].parent)
+    exec(compile(python, "README.md", "exec"), {})
+
+
+def _query_all(root: Path) -> list[list[dict[str, str]]]:
+    queries, _ = _readme_examples()
+    assert len(queries) == 3
+    return [_query(root, sql) for sql in queries]
+
+
+def _first_le(world) -> str:
+    master = world["master"]
+    return master[master["ticker"] == "LE"].sort_values("first_session").iloc[0]["security_id"]
+
+
+def test_security_history_never_joins_a_reused_ticker_across_its_gap(world) -> None:
+    with Warehouse(str(world["root"])) as wh:
+        rows = wh.query_df(
+            "select security_id, min(session) as first, max(session) as last, count(*) as n "
+            "from security_history where ticker = 'LE' group by all order by first"
+        )
+        bars = wh.query_df("select count(*) as n from daily_bars where ticker = 'LE'")
+    (reuse,) = world["sb"].market.reuses
+    assert len(rows) == 2 and rows["security_id"].nunique() == 2
+    assert rows["last"][0] < reuse.delisted and rows["first"][1] == reuse.relisted
+    assert rows["n"].sum() == bars["n"][0]
+
+
+def test_the_security_checks_pass_on_the_sandbox(world) -> None:
+    evaluations = world["result"].get_asset_check_evaluations()
+    assert {e.check_name for e in evaluations} == {
+        "renames_continue",
+        "reuses_kept_apart",
+        "traded_tickers_mapped",
+    }
+    assert len(evaluations) == 6  # one per session and check in the range run
+    for evaluation in evaluations:
+        assert evaluation.passed, (evaluation.check_name, evaluation.description)
+    last = {
+        e.check_name: e.metadata
+        for e in evaluations
+        if e.partition == world["sessions"][-1].isoformat()
+    }
+    assert last["renames_continue"]["renames"].value == 2
+    assert last["renames_continue"]["unverified"].value == 0
+    assert last["reuses_kept_apart"]["reused_tickers"].value == 1
+
+
+def test_a_traded_ticker_missing_from_reference_data_is_listed(world, tmp_path) -> None:
+    sb, last = world["sb"], world["sessions"][-1]
+    root = tmp_path / "lake"
+    shutil.copytree(world["root"], root)
+    ghost = world["master"].query("current and id_source == 'composite_figi'").iloc[0]["ticker"]
+    sb.faults.unlisted_ticker(ghost)
+    try:
+        store_universe(sb, Lake(str(root)), [last])
+    finally:
+        sb.faults.clear()
+    result = run([securities, *SECURITY_CHECKS], sandbox_resources(sb, root), session=last)
+    (mapped,) = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "traded_tickers_mapped"
+    ]
+    assert not mapped.passed and mapped.severity == dg.AssetCheckSeverity.WARN
+    assert mapped.metadata["offenders"].value == ghost
