@@ -112,6 +112,8 @@ def build_securities(rows: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     if rows.empty:
         return schemas.SECURITIES.empty_table().to_pandas()
     rows = rows.copy()
+    ids = ["name", "cik", "composite_figi", "share_class_figi"]
+    rows[ids] = rows[ids].astype(object).where(rows[ids].notna(), None)  # NaN != NaN
     rows["security_id"], rows["id_source"] = security_ids(rows)
     rows = rows.sort_values(["security_id", "ticker", "k"], ignore_index=True)
     same = (rows["security_id"] == rows["security_id"].shift()) & (

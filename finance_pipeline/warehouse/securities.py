@@ -20,6 +20,7 @@ from collections.abc import Collection
 import duckdb
 
 from finance_pipeline.registry import DAILY_BARS, DIVIDENDS, SECURITIES, SPLITS
+from finance_pipeline.warehouse.common import one_line, sql_str
 from finance_pipeline.warehouse.views import ADJUSTED_VIEW
 
 MASTER_VIEW = "security_master"
@@ -63,8 +64,21 @@ def install_security_views(con: duckdb.DuckDBPyConnection, datasets: Collection[
     dividends too, else with factors of 1."""
     if not {SECURITIES, DAILY_BARS} <= set(datasets):
         return
-    con.execute(_MASTER)
+    for view, sql in ((MASTER_VIEW, _MASTER), (TICKER_MACRO, _TICKER_ON)):
+        _install(con, view, sql)
     adjusted = {SPLITS, DIVIDENDS} <= set(datasets)
     bars = f"SELECT * FROM {ADJUSTED_VIEW}" if adjusted else _UNADJUSTED
-    con.execute(_HISTORY.format(bars=bars))
-    con.execute(_TICKER_ON)
+    _install(con, HISTORY_VIEW, _HISTORY.format(bars=bars))
+
+
+def _install(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
+    """A view whose inputs cannot be read (a bad stored file) fails only its own queries."""
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        message = sql_str(f"{name} cannot be built: {one_line(exc)}")
+        if name == TICKER_MACRO:
+            sql = f"CREATE OR REPLACE TEMP MACRO {name}(symbol, day) AS TABLE "
+        else:
+            sql = f"CREATE OR REPLACE TEMP VIEW {name} AS "
+        con.execute(sql + f"FROM range(1) WHERE error({message})")
