@@ -62,19 +62,23 @@ class Symbology:
         gone = np.flatnonzero(free & (u.list_k == 0) & (u.delist_k <= n - REUSE_GAP - 1))
         if n < 6 or len(whole) < 3 or len(gone) < 1:
             raise ValueError("symbology needs >= 6 sessions and >= 50 tickers")
-        picks = rng.permutation(whole)
-        self.renames = [self._rename(int(picks[0]), n // 3, saturday=True)]
-        self.renames.append(self._rename(int(picks[1]), (2 * n) // 3, saturday=False))
+        # Renamed and reusing names trade every session (no warrants), so the intervals show.
+        picks = np.array([i for i in rng.permutation(whole) if u.p_trade[i] == 1.0])
+        if len(picks) < 3:
+            raise ValueError("symbology needs >= 6 sessions and >= 50 tickers")
+        taken = {*u.ticker_index, *RESERVED}
+        self.renames = [self._rename(int(picks[0]), n // 3, True, taken)]
+        self.renames.append(self._rename(int(picks[1]), (2 * n) // 3, False, taken))
         first = int(gone[np.argmin(u.delist_k[gone])])
         self.reuses = [self._reuse(first, int(picks[2]))]
         self._drop_ids(rng, free, np.array([*picks[:3], first]))
 
-    def _rename(self, i: int, k: int, saturday: bool) -> Rename:
+    def _rename(self, i: int, k: int, saturday: bool, taken: set[str]) -> Rename:
         u = self._universe
         old = str(u.symbols[i])
         stem = old if len(old) < 5 else old[:4]
-        taken = {*u.ticker_index, *RESERVED}
         new = next(stem + ch for ch in "ZYXWVQ" if stem + ch not in taken)
+        taken.add(new)
         day = self._sessions[k]
         event = day + dt.timedelta(days=(5 - day.weekday()) % 7 or 7) if saturday else day
         if not saturday:
