@@ -24,6 +24,7 @@ DIVIDENDS: Final = "dividends"
 DAILY_BARS: Final = "daily_bars"
 MINUTE_BARS: Final = "minute_bars"
 ADJUSTMENT_FACTORS: Final = "adjustment_factors"
+SECURITIES: Final = "securities"
 
 # Raw assets store what a source returned; curated assets pick the best stored source.
 RAW_ASSETS: tuple[str, ...] = (
@@ -36,8 +37,9 @@ RAW_ASSETS: tuple[str, ...] = (
     DIVIDENDS,
 )
 CURATED_ASSETS: tuple[str, ...] = (DAILY_BARS, MINUTE_BARS)
-# Derived from corporate actions and daily bars (no `source` column): the price factors.
-DERIVED_ASSETS: tuple[str, ...] = (ADJUSTMENT_FACTORS,)
+# Derived (no `source` column): the price factors from corporate actions and daily bars, and
+# the point-in-time security master from the universe snapshots.
+DERIVED_ASSETS: tuple[str, ...] = (ADJUSTMENT_FACTORS, SECURITIES)
 ALL_ASSETS: tuple[str, ...] = (*RAW_ASSETS, *CURATED_ASSETS, *DERIVED_ASSETS)
 BAR_ASSETS: tuple[str, ...] = (
     GROUPED_DAILY_BARS,

@@ -110,6 +110,26 @@ ADJUSTMENT_FACTORS = pa.schema(
     ]
 )
 
+# One row per (security, ticker, validity interval), as known on `session` (the as-of session).
+SECURITIES = pa.schema(
+    [
+        pa.field("session", pa.date32(), nullable=False),
+        pa.field("security_id", pa.string(), nullable=False),
+        pa.field("id_source", pa.string(), nullable=False),
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("first_session", pa.date32(), nullable=False),
+        pa.field("last_session", pa.date32(), nullable=False),
+        pa.field("sessions", pa.int64(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("cik", pa.string()),
+        pa.field("composite_figi", pa.string()),
+        pa.field("share_class_figi", pa.string()),
+        pa.field("previous_ticker", pa.string()),
+        pa.field("reused", pa.bool_(), nullable=False),
+        pa.field("current", pa.bool_(), nullable=False),
+    ]
+)
+
 # Dataset (asset) name -> schema. The lake path of a dataset is its asset name.
 DATASETS: dict[str, pa.Schema] = {
     registry.UNIVERSE_SNAPSHOT: UNIVERSE_SNAPSHOT,
@@ -122,6 +142,7 @@ DATASETS: dict[str, pa.Schema] = {
     registry.DAILY_BARS: CURATED_BARS,
     registry.MINUTE_BARS: CURATED_BARS,
     registry.ADJUSTMENT_FACTORS: ADJUSTMENT_FACTORS,
+    registry.SECURITIES: SECURITIES,
 }
 
 # Primary keys, for de-duplication and the unique-key checks.
@@ -136,6 +157,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     registry.DAILY_BARS: ("ticker", "session"),
     registry.MINUTE_BARS: ("ticker", "window_start"),
     registry.ADJUSTMENT_FACTORS: ("ticker", "session"),
+    registry.SECURITIES: ("session", "security_id", "ticker", "first_session"),
 }
 
 
@@ -215,4 +237,12 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "dividend_factor": "Product of (1 - cash / prior close) over later dividends.",
     "vendor_split_factor": "The vendor's cumulative split factor in the same convention.",
     "vendor_dividend_factor": "The vendor's cumulative dividend factor in the same convention.",
+    "security_id": "Stable security id: the composite FIGI, else a prefixed fallback id.",
+    "id_source": "What security_id is: composite_figi, share_class_figi, cik_name or ticker.",
+    "first_session": "First session the security traded under this ticker (inclusive).",
+    "last_session": "Last session the security held this ticker (inclusive), as known.",
+    "sessions": "Stored universe sessions in [first_session, last_session].",
+    "previous_ticker": "The security's ticker in its interval before this one (a rename).",
+    "reused": "True when another security held this ticker at another time.",
+    "current": "True when the security still holds the ticker on the as-of session.",
 }

@@ -45,6 +45,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield sb
 
 
+@pytest.fixture(scope="session")
+def symbology_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The default sandbox with renames, a reused ticker and missing identifiers."""
+    cache = tmp_path_factory.mktemp("symbology-market-cache")
+    with Sandbox(**SANDBOX_DEFAULTS, cache_dir=cache, symbology=True) as sb:
+        yield sb
+
+
 @pytest.fixture
 def fresh_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Sandbox]]:
     opened: list[Sandbox] = []

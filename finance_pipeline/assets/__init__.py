@@ -15,6 +15,7 @@ from finance_pipeline.assets.flat_file_aggs import flat_file_day_aggs as flat_fi
 from finance_pipeline.assets.flat_file_aggs import flat_file_minute_aggs as flat_file_minute_aggs
 from finance_pipeline.assets.grouped_daily import grouped_daily_bars as grouped_daily_bars
 from finance_pipeline.assets.rest_fills import rest_fills as rest_fills
+from finance_pipeline.assets.securities import securities as securities
 from finance_pipeline.assets.universe import universe_snapshot as universe_snapshot
 
 SOURCE_ASSETS = [

@@ -5,7 +5,8 @@ Two layers, told apart by folder:
 - `rules/`: pure pandas/pyarrow logic, no Dagster: frames in, `Verdict`s out;
 - the modules here, the Dagster glue: `reconciliation` and `rest_sample` (the data paths agree),
   `quality` (each stored bars partition), `vendor_defects` (the vendor's known defects:
-  split rows, price jumps, its adjustment factors), `freshness` (each source on time), `alerts`
+  split rows, price jumps, its adjustment factors), `securities` (the security master:
+  renames, reuses, unmapped tickers), `freshness` (each source on time), `alerts`
   (the check-failure sensor), `quarantine_alerts` (the sensor for refused new partitions) and
   `context` (the lake resource, sessions and results they share).
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from finance_pipeline.checks.freshness import FRESHNESS_CHECKS
     from finance_pipeline.checks.quality import QUALITY_CHECKS
     from finance_pipeline.checks.reconciliation import RECONCILIATION_CHECKS
+    from finance_pipeline.checks.securities import SECURITY_CHECKS
     from finance_pipeline.checks.vendor_defects import VENDOR_DEFECT_CHECKS
 
     ALL_CHECKS: list
@@ -35,6 +37,7 @@ __all__ = [
     "FRESHNESS_CHECKS",
     "QUALITY_CHECKS",
     "RECONCILIATION_CHECKS",
+    "SECURITY_CHECKS",
     "VENDOR_DEFECT_CHECKS",
     "Notifier",
 ]
@@ -49,6 +52,7 @@ def __getattr__(name: str) -> Any:
         quality,
         quarantine_alerts,
         reconciliation,
+        securities,
         vendor_defects,
     )
 
@@ -58,12 +62,14 @@ def __getattr__(name: str) -> Any:
             *quality.QUALITY_CHECKS,
             *freshness.FRESHNESS_CHECKS,
             *vendor_defects.VENDOR_DEFECT_CHECKS,
+            *securities.SECURITY_CHECKS,
         ],
         "CHECK_SENSORS": [alerts.check_failure_alerts, quarantine_alerts.quarantine_alerts],
         "CHECK_SCHEDULES": [freshness.freshness_schedule],
         "FRESHNESS_CHECKS": freshness.FRESHNESS_CHECKS,
         "QUALITY_CHECKS": quality.QUALITY_CHECKS,
         "RECONCILIATION_CHECKS": reconciliation.RECONCILIATION_CHECKS,
+        "SECURITY_CHECKS": securities.SECURITY_CHECKS,
         "VENDOR_DEFECT_CHECKS": vendor_defects.VENDOR_DEFECT_CHECKS,
         "Notifier": alerts.Notifier,
     }

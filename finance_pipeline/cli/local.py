@@ -29,6 +29,7 @@ from finance_pipeline.cli.app import CliError, cli, domain_errors
     show_default=True,
     help="Where generated minute bars are cached.",
 )
+@click.option("--symbology", is_flag=True, help="Add renames, a reused ticker, missing FIGIs.")
 @domain_errors
 def sandbox(
     tickers: int,
@@ -38,6 +39,7 @@ def sandbox(
     plan_name: str,
     rate_limit: int | None,
     cache_dir: Path,
+    symbology: bool,
 ) -> None:
     """Serve the sandbox market (Polygon REST + S3 flat files on 127.0.0.1) until Ctrl-C,
     printing `export` lines that point the pipeline at it."""
@@ -63,6 +65,7 @@ def sandbox(
             plan=plan_name,
             rate_limit_per_minute=rate_limit,
             cache_dir=cache_dir,
+            symbology=symbology,
         )
     except ValueError as exc:  # the sandbox names the bad knob
         raise CliError(str(exc)) from None

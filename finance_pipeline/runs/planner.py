@@ -27,6 +27,7 @@ from finance_pipeline.registry import (
     FLAT_FILE_MINUTE_AGGS,
     GROUPED_DAILY_BARS,
     REST_FILLS,
+    SECURITIES,
     SOURCE_ASSETS,
     SPLITS,
     STORED_AS,
@@ -47,7 +48,7 @@ BATCHES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("day flat files", (FLAT_FILE_DAY_AGGS,)),
     ("minute flat files", (FLAT_FILE_MINUTE_AGGS,)),
     ("curated layer", CURATED_ASSETS),
-    ("adjustment factors", DERIVED_ASSETS),
+    ("adjustment factors and security master", DERIVED_ASSETS),
 )
 CURATED_FROM_NAMED_TICKERS = "curated layer from per-ticker REST fills"
 # Sources fetched ticker by ticker: their assets take the planned tickers in run config.
@@ -261,11 +262,15 @@ def _derived(
     raw: Mapping[str, list[dt.date]],
 ) -> dict[str, list[dt.date]]:
     """adjustment_factors reads daily bars and corporate actions: recomputed (0 API calls) on
-    every session either serves, when both are demanded."""
+    every session either serves, when both are demanded. securities (the whole history up to
+    its session) on the last session the universe is fetched for."""
+    derived: dict[str, list[dt.date]] = {}
+    if raw.get(UNIVERSE_SNAPSHOT):
+        derived[SECURITIES] = [max(raw[UNIVERSE_SNAPSHOT])]
     if CORPORATE_ACTIONS not in routes or DAILY_BARS not in routes:
-        return {}
+        return derived
     served = [*curated.get(DAILY_BARS, []), *raw.get(SPLITS, [])]
-    return {ADJUSTMENT_FACTORS: served} if served else {}
+    return {**derived, ADJUSTMENT_FACTORS: served} if served else derived
 
 
 def _stored_for(dataset: Dataset, stored: Mapping[str, set[dt.date]]) -> frozenset[dt.date]:

@@ -80,6 +80,7 @@ class Sandbox:
         cache_dir: Path | str | None = None,
         rate_limit_window_seconds: float = 60.0,
         send_retry_after: bool = False,
+        symbology: bool = False,
     ) -> None:
         if plan not in PLANS:
             raise ValueError(f"plan must be one of {PLANS}, got {plan!r}")
@@ -94,6 +95,7 @@ class Sandbox:
         self.rate_limit_window_seconds = float(rate_limit_window_seconds)
         self.flat_file_publish_time = flat_file_publish_time
         self.send_retry_after = send_retry_after
+        self.symbology = symbology
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._clock = Clock(now)
         if end is None:
@@ -145,6 +147,7 @@ class Sandbox:
                 start=self.start,
                 end=self.end,
                 cache_dir=self.cache_dir,
+                symbology=self.symbology,
             )
             config = RestConfig(
                 api_key=self.api_key,

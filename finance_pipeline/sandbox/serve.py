@@ -27,6 +27,7 @@ def serve(
     rate_limit_per_minute: int | None = None,
     now: dt.datetime | None = None,
     cache_dir: Path | str | None = None,
+    symbology: bool = False,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
 ) -> None:
@@ -43,6 +44,7 @@ def serve(
         rate_limit_per_minute=rate_limit_per_minute,
         now=now,
         cache_dir=cache_dir,
+        symbology=symbology,
     ) as sb:
         for name, value in sb.env().items():
             print(f"export {name}={shlex.quote(value)}", file=out)

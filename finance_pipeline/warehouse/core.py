@@ -21,6 +21,7 @@ from finance_pipeline.warehouse.common import WarehouseError, one_line
 from finance_pipeline.warehouse.compaction import CompactionResult, compact_dataset, compacted_files
 from finance_pipeline.warehouse.readonly import RefusedQuery, lock_down, reading_statement
 from finance_pipeline.warehouse.s3_mirror import S3Mirror, default_cache_dir, make_s3_client
+from finance_pipeline.warehouse.securities import install_security_views
 from finance_pipeline.warehouse.views import Snapshot, install_views
 
 
@@ -135,6 +136,7 @@ class Warehouse:
         con = duckdb.connect()
         try:
             install_views(con, snap, self.datasets)
+            install_security_views(con, self.datasets)
         except duckdb.Error as exc:
             con.close()
             raise WarehouseError(f"cannot create the warehouse views: {one_line(exc)}") from None

@@ -15,6 +15,7 @@ from finance_pipeline.registry import (
     GROUPED_DAILY_BARS,
     MINUTE_BARS,
     REST_FILLS,
+    SECURITIES,
     SPLITS,
     UNIVERSE_SNAPSHOT,
     assets_of,
@@ -121,3 +122,14 @@ def test_a_request_reads_only_the_assets_of_its_dataset():
     assert set(assets_of(DAILY_BARS)) == {FLAT_FILE_DAY_AGGS, GROUPED_DAILY_BARS, DAILY_BARS}
     assert set(assets_of("corporate_actions")) == {SPLITS, DIVIDENDS}
     assert REST_FILLS in assets_of(MINUTE_BARS) and UNIVERSE_SNAPSHOT not in assets_of(MINUTE_BARS)
+
+
+def test_the_security_master_runs_on_the_last_universe_session_fetched():
+    plan = plan_runs(DEMO, SESSIONS, MORNING_AFTER, PAID)
+    assert plan.targets[UNIVERSE_SNAPSHOT] == tuple(SESSIONS)
+    assert plan.targets[SECURITIES] == (SESSIONS[-1],)
+    (derived,) = [b for b in plan.batches() if SECURITIES in b.targets]
+    assert [b.title for b in plan.batches()].index(derived.title) > 1  # after the universe
+    stored = {UNIVERSE_SNAPSHOT: set(SESSIONS)}
+    again = plan_runs([Demand("universe")], SESSIONS, MORNING_AFTER, PAID, stored=stored)
+    assert SECURITIES not in again.targets  # nothing new: the stored master stands

@@ -174,6 +174,7 @@ class Dividends:
             if k >= u.list_k[i]
         ]
         self._universe, self._sessions, self._splits, self._seed = u, sessions, splits, seed
+        self.payers = {i for i, _ in self._rows}  # universe indices with a dividend
         self._lock = threading.Lock()
         self._frame: pd.DataFrame | None = None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -46,9 +47,16 @@ class DayBars:
     whole range's log-value path is computed once, on first use."""
 
     def __init__(
-        self, seed: int, sessions: list[dt.date], universe: Universe, splits: Splits
+        self,
+        seed: int,
+        sessions: list[dt.date],
+        universe: Universe,
+        splits: Splits,
+        symbols_at: Callable[[int], np.ndarray] | None = None,
     ) -> None:
         self._seed = seed
+        # Each listing's ticker on a session (renames and reuses change it), universe order.
+        self.symbols_at = symbols_at or (lambda k: universe.symbols)
         self._sessions = sessions
         self._universe = universe
         self._splits = splits
@@ -115,9 +123,9 @@ class DayBars:
             return empty_bars(DAY_COLUMNS)
         day = self.arrays(k)
         session = self._sessions[k]
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
-                "ticker": self._universe.symbols[day.idx],
+                "ticker": self.symbols_at(k)[day.idx],
                 "open": day.open,
                 "high": day.high,
                 "low": day.low,
@@ -130,3 +138,6 @@ class DayBars:
             },
             columns=DAY_COLUMNS,
         )
+        if not frame["ticker"].is_monotonic_increasing:
+            frame = frame.sort_values("ticker", kind="stable", ignore_index=True)
+        return frame

@@ -15,6 +15,7 @@ from finance_pipeline.sandbox.market.minute_bars import generate_minutes
 from finance_pipeline.sandbox.market.minute_cache import MinuteCache
 from finance_pipeline.sandbox.market.profiles import SPECIAL_TICKERS
 from finance_pipeline.sandbox.market.seeding import MINUTE_COLUMNS, empty_bars, rng
+from finance_pipeline.sandbox.market.symbology import Rename, Reuse, Symbology
 from finance_pipeline.sandbox.market.universe import build_universe, listings_frame
 from finance_pipeline.sandbox.market.universe import tickers_as_of as _tickers_as_of
 
@@ -34,6 +35,8 @@ class Market:
             2-for-1 at the middle session.
         start, end: the date range (inclusive); sessions come from XNYS.
         cache_dir: where generated minute sessions are cached between runs (None: no cache).
+        symbology: also renames, a reused ticker and missing identifiers (see `symbology`);
+            listings then has one row per (listing, ticker) and tickers may repeat.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class Market:
         start: dt.date,
         end: dt.date,
         cache_dir: Path | None = None,
+        symbology: bool = False,
     ) -> None:
         if seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
@@ -66,8 +70,18 @@ class Market:
         self.symbols: np.ndarray = self._universe.symbols
         self._splits = Splits(draws, self._universe, self.sessions, seed, tickers)
         self._dividends = Dividends(draws, self._universe, self.sessions, self._splits, seed)
-        self._day = DayBars(seed, self.sessions, self._universe, self._splits)
+        self._symbology: Symbology | None = None
+        if symbology:
+            excluded = {*self._splits.by_ticker, *self._dividends.payers}
+            self._symbology = Symbology(
+                rng(seed, "symbology"), self._universe, self.sessions, excluded
+            )
+        self.renames: list[Rename] = self._symbology.renames if self._symbology else []
+        self.reuses: list[Reuse] = self._symbology.reuses if self._symbology else []
+        symbols_at = self._symbology.symbols_at if self._symbology else None
+        self._day = DayBars(seed, self.sessions, self._universe, self._splits, symbols_at)
         key = f"seed{seed}-n{tickers}-{start.isoformat()}-{end.isoformat()}"
+        key += "-symbology" if symbology else ""
         self._minutes = MinuteCache(self.cache_dir, key)
 
     # ---- reference data ---------------------------------------------------------------------
@@ -75,7 +89,11 @@ class Market:
         """One row per listing: ticker, name, market ("stocks"|"otc"), locale ("us"),
         primary_exchange (XNYS, XNAS, ARCX, BATS, OTCM...), type (CS, ETF, ADRC, PFD, WARRANT),
         currency_name ("usd"), cik, composite_figi, share_class_figi, list_date (date),
-        delisted_date (date or None: first date it no longer trades)."""
+        delisted_date (date or None: first date it no longer trades).
+        With symbology: one row per (listing, ticker); a renamed ticker's row ends on the
+        rename session and the new ticker's row starts there."""
+        if self._symbology:
+            return self._symbology.segments().drop(columns="renamed")
         return listings_frame(self._universe)
 
     def tickers_as_of(self, day: dt.date, active: bool) -> pd.DataFrame:
@@ -84,7 +102,25 @@ class Market:
         Columns as listings() plus `active` (bool) and `delisted_utc` (ISO string or None).
         Sorted by ticker, no duplicate rows. For an active row, `delisted_date` and
         `delisted_utc` are None (a later delisting is not known yet on `day`)."""
+        if self._symbology:
+            return self._symbology.tickers_as_of(day, active)
         return _tickers_as_of(self._universe, day, active)
+
+    def ticker_events(self, identifier: str, today: dt.date) -> dict | None:
+        """The vendor's `/vX/reference/tickers/{id}/events` results for a ticker or composite
+        FIGI known by `today` (None: unknown). Every listing has its first ticker as an event
+        dated on its list date; renames add theirs, dated the vendor's way."""
+        if self._symbology:
+            return self._symbology.ticker_events(identifier, today)
+        frame = _tickers_as_of(self._universe, today, True)
+        frame = pd.concat([frame, _tickers_as_of(self._universe, today, False)])
+        hits = frame[(frame["ticker"] == identifier) | (frame["composite_figi"] == identifier)]
+        if hits.empty:
+            return None
+        row = hits.iloc[0]
+        event = {"ticker_change": {"ticker": row["ticker"]}, "type": "ticker_change"}
+        event["date"] = row["list_date"].isoformat()
+        return {"name": row["name"], "composite_figi": row["composite_figi"], "events": [event]}
 
     def splits(self) -> pd.DataFrame:
         """id, ticker, execution_date (date), split_from, split_to (floats). On execution_date
@@ -138,12 +174,17 @@ class Market:
         k = self._session_index.get(session)
         if k is None:
             return empty_bars(MINUTE_COLUMNS)
-        frame = self._minutes.get(
-            session, lambda: generate_minutes(self.seed, session, self._day.arrays(k), self.symbols)
-        )
+        frame = self._minutes.get(session, lambda: self._generate_minutes(session, k))
         if tickers is None:
             return frame
         return frame[frame["ticker"].isin(list(tickers))].reset_index(drop=True)
+
+    def _generate_minutes(self, session: dt.date, k: int) -> pd.DataFrame:
+        symbols = self._day.symbols_at(k)
+        frame = generate_minutes(self.seed, session, self._day.arrays(k), symbols)
+        if frame["ticker"].is_monotonic_increasing:
+            return frame
+        return frame.sort_values(["ticker", "window_start"], kind="stable", ignore_index=True)
 
     def adjusted_minute_bars(
         self, session: dt.date, tickers: list[str] | None = None, as_of: dt.date | None = None

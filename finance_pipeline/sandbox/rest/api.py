@@ -21,7 +21,7 @@ from finance_pipeline.sandbox.rest.protocol import (
     error_body,
     not_found,
 )
-from finance_pipeline.sandbox.rest.tickers import tickers
+from finance_pipeline.sandbox.rest.tickers import ticker_events, tickers
 
 Endpoint = Callable[[MarketView, list[str], Query], Any]
 
@@ -30,6 +30,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     routes.AGGS: aggregates.aggs,
     routes.SNAPSHOT: market_status.snapshot,
     routes.TICKERS: tickers,
+    routes.TICKER_EVENTS: ticker_events,
     routes.V3_SPLITS: corporate_actions.v3_splits,
     routes.V3_DIVIDENDS: corporate_actions.v3_dividends,
     routes.V1_SPLITS: corporate_actions.v1_splits,

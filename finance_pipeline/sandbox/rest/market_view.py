@@ -49,13 +49,14 @@ class MarketView:
         self.split_tickers = frozenset(market.splits()["ticker"])
         listings = market.listings()
         self.otc = frozenset(listings.loc[listings["market"] == "otc", "ticker"])
-        # ticker -> (first session it can trade, first date it no longer trades or None)
-        self._listed: dict[str, tuple[dt.date, dt.date | None]] = {
-            t: (first, None if gone is None or pd.isna(gone) else gone)
-            for t, first, gone in zip(
-                listings["ticker"], listings["list_date"], listings["delisted_date"], strict=True
-            )
-        }
+        # ticker -> [(first session it can trade, first date it no longer trades or None)]: a
+        # reused ticker has one interval per company
+        self._listed: dict[str, list[tuple[dt.date, dt.date | None]]] = {}
+        for t, first, gone in zip(
+            listings["ticker"], listings["list_date"], listings["delisted_date"], strict=True
+        ):
+            end = None if gone is None or pd.isna(gone) else gone
+            self._listed.setdefault(t, []).append((first, end))
 
     # ---- time and plan ------------------------------------------------------------------
     def today(self) -> dt.date:
@@ -82,13 +83,13 @@ class MarketView:
         self, ticker: str, start: dt.date, end: dt.date, today: dt.date
     ) -> list[dt.date]:
         """Market sessions in [start, end] on which `ticker` was listed (free plan: < today)."""
-        listed = self._listed.get(ticker)
-        if listed is None:
+        intervals = self._listed.get(ticker)
+        if intervals is None:
             return []  # never generate a whole session for a ticker that does not exist
-        first, gone = listed
         last = end if self.config.plan == "paid" else min(end, today - dt.timedelta(days=1))
         return [
             s
+            for first, gone in intervals
             for s in sessions_between(max(start, first), last)
             if s in self.sessions and (gone is None or s < gone)
         ]

@@ -12,6 +12,7 @@ GROUPED_DAILY = "grouped_daily"
 AGGS = "aggs"
 SNAPSHOT = "snapshot"
 TICKERS = "tickers"
+TICKER_EVENTS = "ticker_events"
 V3_SPLITS = "v3_splits"
 V3_DIVIDENDS = "v3_dividends"
 V1_SPLITS = "v1_splits"
@@ -25,6 +26,7 @@ ENDPOINTS = (
     AGGS,
     SNAPSHOT,
     TICKERS,
+    TICKER_EVENTS,
     V3_SPLITS,
     V3_DIVIDENDS,
     V1_SPLITS,
@@ -56,4 +58,6 @@ def route(path: str) -> tuple[str, list[str]]:
         return GROUPED_DAILY, parts[7:]
     if len(parts) == 9 and parts[:3] == ["v2", "aggs", "ticker"] and parts[4] == "range":
         return AGGS, [parts[3], *parts[5:]]
+    if len(parts) == 5 and parts[:3] == ["vX", "reference", "tickers"] and parts[4] == "events":
+        return TICKER_EVENTS, [parts[3]]
     return _FIXED_PATHS.get(tuple(parts), UNKNOWN), []

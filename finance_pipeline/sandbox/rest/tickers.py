@@ -17,9 +17,11 @@ from finance_pipeline.sandbox.rest.protocol import (
     Body,
     Query,
     bad_request,
+    not_found,
     parse_date,
     query_bool,
     query_int,
+    request_id,
 )
 
 TICKER_FIELDS = (
@@ -82,3 +84,15 @@ def tickers(view: MarketView, params: list[str], query: Query) -> Body:
     cursor_query = {**query, "date": day.isoformat()}
     url = f"{view.base_url}/v3/reference/tickers"
     return page(url, frame, render, cursor_query, offset, limit)
+
+
+def ticker_events(view: MarketView, params: list[str], query: Query) -> Body:
+    """`/vX/reference/tickers/{id}/events`: the ticker changes of a ticker or composite FIGI
+    (only `ticker_change` exists, as on the vendor)."""
+    types = query.get("types")
+    if types and types != "ticker_change":
+        raise bad_request(f"types must be ticker_change, got {types!r}")
+    results = view.market.ticker_events(params[0], view.today())
+    if results is None:
+        raise not_found()
+    return {"status": "OK", "request_id": request_id(), "results": results}
