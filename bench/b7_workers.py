@@ -1,12 +1,14 @@
 """B7: the same backfills on 1, 2 and 3 Celery workers (FINANCE_PIPELINE_EXECUTOR=celery) that
 share only PostgreSQL (instance + rate limiter), Redis, an S3 lake (moto) and the sandbox.
 
-- Rate-limited: K grouped-daily sessions under L requests per W seconds (compressed), one run
-  per session (4 in flight, as the run queue allows a backfill), on 1 and on 3 workers; wall
-  against the K/L-window bound, 429s at the sandbox, and worker utilization (time executing
-  steps / workers x wall).
-- CPU-bound: whole-market minute flat files, one run per session, on 1 and on 2 workers; the
-  scaling efficiency is the ratio of the two walls.
+- Rate-limited: K grouped-daily sessions under L requests per W seconds (compressed), cut into
+  runs by the asset's backfill policy (SESSIONS_PER_RUN per run, 4 runs in flight, as the run
+  queue allows a backfill), on 1 and on 3 workers; wall against the K/L-window bound, 429s at
+  the sandbox, and worker utilization (time executing steps / workers x wall).
+- CPU-bound: whole-market minute flat files, one run per session (so 2 workers have runs to
+  share), on 1 and on 2 workers; the scaling efficiency is the ratio of the two walls, beside
+  the workers' CPU seconds and how busy the machine's cores were meanwhile (other work on a
+  shared machine takes cores the second worker would use).
 
 The `polygon_api` pool is sized to the runs (K): the workers cap concurrency, the limiter the
 request rate; a pool smaller than the queue only adds the pool's claim-polling gaps.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,8 +47,6 @@ def _shared_services() -> Iterator[tuple[dict[str, str], str, str]]:
 
 def _timeline(env: dict[str, str], base: Path, run_ids: list[str]) -> dict[str, Any]:
     """Wall (first step start to last step end) and per-worker busy seconds of the runs."""
-    import os
-
     import dagster as dg
 
     from finance_pipeline_tests.distributed.cluster import dagster_home, steps_of
@@ -72,6 +73,34 @@ def _timeline(env: dict[str, str], base: Path, run_ids: list[str]) -> dict[str, 
     }
 
 
+def _snapshot(workers: Any) -> dict[str, Any]:
+    """The workers' CPU seconds, the machine's (busy, total) clock ticks of all cores since
+    boot, every process (Linux /proc/stat), and the 1-minute load average, now."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return {
+        "cpu": workers.cpu_seconds(),
+        "busy": sum(ticks) - idle,
+        "total": sum(ticks),
+        "load": os.getloadavg()[0],
+    }
+
+
+def _usage(before: dict[str, Any], after: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Over the backfill (first run's submission to last run's end): the cores our workers
+    got, and the cores busy with anything on the machine (our workers, the coordinator, the
+    sandbox, PostgreSQL and other people's work included)."""
+    cpu = {name: round(after["cpu"][name] - before["cpu"][name], 2) for name in before["cpu"]}
+    share = (after["busy"] - before["busy"]) / max(after["total"] - before["total"], 1)
+    return {
+        "worker_cpu_seconds": cpu,
+        "backfill_seconds": round(seconds, 2),
+        "worker_cores_used": round(sum(cpu.values()) / seconds, 2),
+        "machine_cores_busy": round((os.cpu_count() or 1) * share, 2),
+        "load_average_1min": [round(before["load"], 2), round(after["load"], 2)],
+    }
+
+
 def _measure(
     sandbox: Any,
     services: tuple[dict[str, str], str, str],
@@ -80,7 +109,8 @@ def _measure(
     asset: str,
     sessions: list[dt.date],
     limit: int,
-    window: float,
+    window: int,
+    sessions_per_run: int = 0,
 ) -> dict[str, Any]:
     from finance_pipeline_tests.distributed.cluster import celery_workers, pipeline_env
     from finance_pipeline_tests.distributed.cluster import run_backfill as backfill
@@ -100,28 +130,39 @@ def _measure(
     SCRATCH.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=SCRATCH) as work:
         base = Path(work)
-        with celery_workers(workers, env, base):
+        with celery_workers(workers, env, base) as started:
             sandbox.reset_counters()
+            before = _snapshot(started)
             done = backfill(
-                env, base, job, asset, [s.isoformat() for s in sessions], pool_slots=len(sessions)
+                env,
+                base,
+                job,
+                asset,
+                [s.isoformat() for s in sessions],
+                pool_slots=len(sessions),
+                sessions_per_run=sessions_per_run,
             )
+            usage = _usage(before, _snapshot(started), done.wall_seconds)
         counters = sandbox.counters
-        timeline = _timeline(env, base, [run_id for run_id, _ in done.runs.values()])
-    failed = [s for s, (_, ok) in done.runs.items() if not ok]
-    if failed:
-        raise RuntimeError(f"B7 runs failed for {failed}:\n{done.output[-3000:]}")
+        timeline = _timeline(env, base, [run.run_id for run in done.runs])
+    if done.failed():
+        raise RuntimeError(f"B7 runs failed for {done.failed()}:\n{done.output[-3000:]}")
     busy = sum(timeline["busy_seconds_by_worker"].values())
     return {
         **timeline,
         "workers": workers,
         "sessions": len(sessions),
+        "runs": len(done.runs),
         "utilization": busy / (workers * timeline["wall_seconds"]),
         "calls_counted": counters.rest_total,
         "status_429_counted": counters.rest_statuses[429],
+        **usage,
     }
 
 
 def _rate_limited_figures(outcomes: dict[int, dict[str, Any]], sizes: Sizes) -> dict[str, Any]:
+    from finance_pipeline.assets.grouped_daily import SESSIONS_PER_RUN
+
     k, limit, window = sizes.b7_sessions, sizes.b7_limit, sizes.b7_window_seconds
     bound = k / limit * window
     tight = (math.ceil(k / limit) - 1) * window
@@ -142,9 +183,10 @@ def _rate_limited_figures(outcomes: dict[int, dict[str, Any]], sizes: Sizes) -> 
             target=target,
             extra_conditions={"0 429s at the sandbox": o["status_429_counted"] == 0},
             how=(
-                f"{k} runs of grouped_daily_bars (one per session, 4 in flight as the run queue "
-                "allows a backfill) on "
-                f"{workers} worker(s) sharing the PostgreSQL limiter; wall from the first step's "
+                f"{o['runs']} runs of grouped_daily_bars (up to {SESSIONS_PER_RUN} sessions each, "
+                "as its backfill policy cuts a backfill; 4 in flight as the run queue allows a "
+                f"backfill) on {workers} worker(s) sharing the PostgreSQL limiter; wall from the "
+                "first step's "
                 f"start to the last step's end (event log). The sandbox counted "
                 f"{o['calls_counted']} calls and {o['status_429_counted']} 429s. Least possible "
                 f"wall: (ceil(K/L)-1) windows = {tight:g} s plus one step."
@@ -167,6 +209,17 @@ def _rate_limited_figures(outcomes: dict[int, dict[str, Any]], sizes: Sizes) -> 
             details=o,
         )
     return figures
+
+
+def _cpu_text(o: dict[str, Any]) -> str:
+    """What the workers got of the machine while the backfill ran."""
+    cpu = o["worker_cpu_seconds"]
+    load = o["load_average_1min"]
+    return (
+        f"{sum(cpu.values()):.1f} CPU s in the workers over {o['backfill_seconds']:.1f} s "
+        f"({o['worker_cores_used']:.2f} cores), machine {o['machine_cores_busy']:.2f} of "
+        f"{os.cpu_count()} cores busy, 1-min load {load[0]:.1f} -> {load[1]:.1f}"
+    )
 
 
 def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
@@ -206,6 +259,7 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
                 minute_sessions,
                 limit,
                 window,
+                sessions_per_run=1,
             )
             for n in (1, 2)
         }
@@ -224,7 +278,8 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
             f"{sizes.market_tickers:,} tickers each, CPU-bound CSV -> Parquet) on 1 then 2 "
             "workers; the ratio is the 1-worker wall over the 2-worker wall (scaling efficiency "
             f"{(speedup or 0) / 2:.0%}). Utilization: 1 worker "
-            f"{minute[1]['utilization']:.0%}, 2 workers {minute[2]['utilization']:.0%}."
+            f"{minute[1]['utilization']:.0%}, 2 workers {minute[2]['utilization']:.0%}. "
+            f"CPU: 1 worker {_cpu_text(minute[1])}; 2 workers {_cpu_text(minute[2])}."
         ),
         details={"one_worker": minute[1], "two_workers": minute[2]},
     )

@@ -87,7 +87,7 @@ class Sizes:
     b5_reps: int
     b7_sessions: int  # K grouped-daily sessions on Celery workers ...
     b7_limit: int  # ... under L requests ...
-    b7_window_seconds: float  # ... per W seconds (compressed)
+    b7_window_seconds: int  # ... per W whole seconds (compressed; the variable is whole)
     b7_minute_sessions: int  # whole-market minute flat-file sessions (CPU-bound)
     profile: bool  # also run B3's product path and B4's Dagster path under cProfile
 
@@ -113,7 +113,7 @@ FULL = Sizes(
     b5_reps=50,
     b7_sessions=40,
     b7_limit=10,
-    b7_window_seconds=6.0,
+    b7_window_seconds=6,
     b7_minute_sessions=4,
     profile=True,
 )
@@ -139,7 +139,7 @@ SMOKE = Sizes(
     b5_reps=5,
     b7_sessions=6,
     b7_limit=3,
-    b7_window_seconds=1.0,
+    b7_window_seconds=1,
     b7_minute_sessions=2,
     profile=False,
 )
