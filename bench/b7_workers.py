@@ -4,7 +4,8 @@ share only PostgreSQL (instance + rate limiter), Redis, an S3 lake (moto) and th
 - Rate-limited: K grouped-daily sessions under L requests per W seconds (compressed), cut into
   runs by the asset's backfill policy (SESSIONS_PER_RUN per run, 4 runs in flight, as the run
   queue allows a backfill), on 1 and on 3 workers; wall against the K/L-window bound, 429s at
-  the sandbox, and worker utilization (time executing steps / workers x wall).
+  the sandbox, and worker utilization (time executing steps, limiter waits excluded / workers
+  x wall).
 - CPU-bound: whole-market minute flat files, one run per session (so 2 workers have runs to
   share), on 1 and on 2 workers; the scaling efficiency is the ratio of the two walls, beside
   the workers' CPU seconds and how busy the machine's cores were meanwhile (other work on a
@@ -23,6 +24,7 @@ import contextlib
 import datetime as dt
 import math
 import os
+import resource
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,7 +48,8 @@ def _shared_services() -> Iterator[tuple[dict[str, str], str, str]]:
 
 
 def _timeline(env: dict[str, str], base: Path, run_ids: list[str]) -> dict[str, Any]:
-    """Wall (first step start to last step end) and per-worker busy seconds of the runs."""
+    """Wall (first step start to last step end), and per worker the seconds in steps and the
+    part of them spent waiting for a limiter slot."""
     import dagster as dg
 
     from finance_pipeline_tests.distributed.cluster import dagster_home, steps_of
@@ -64,11 +67,14 @@ def _timeline(env: dict[str, str], base: Path, run_ids: list[str]) -> dict[str, 
                 os.environ[k] = v
     wall = max(s.finished for s in steps) - min(s.started for s in steps)
     busy: dict[str, float] = {}
+    waited: dict[str, float] = {}
     for step in steps:
         busy[step.worker] = busy.get(step.worker, 0.0) + step.finished - step.started
+        waited[step.worker] = waited.get(step.worker, 0.0) + step.limiter_wait
     return {
         "wall_seconds": wall,
         "busy_seconds_by_worker": {w: round(b, 2) for w, b in sorted(busy.items())},
+        "limiter_wait_seconds_by_worker": {w: round(b, 2) for w, b in sorted(waited.items())},
         "steps_failed": sum(not s.succeeded for s in steps),
     }
 
@@ -78,8 +84,14 @@ def _snapshot(workers: Any) -> dict[str, Any]:
     boot, every process (Linux /proc/stat), and the 1-minute load average, now."""
     ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = ticks[3] + ticks[4]  # idle, iowait
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return {
         "cpu": workers.cpu_seconds(),
+        "harness": own.ru_utime + own.ru_stime,  # this process: sandbox REST, moto S3 lake
+        "runs": children.ru_utime + children.ru_stime,  # the coordinator and its runs, once reaped
         "busy": sum(ticks) - idle,
         "total": sum(ticks),
         "load": os.getloadavg()[0],
@@ -88,12 +100,15 @@ def _snapshot(workers: Any) -> dict[str, Any]:
 
 def _usage(before: dict[str, Any], after: dict[str, Any], seconds: float) -> dict[str, Any]:
     """Over the backfill (first run's submission to last run's end): the cores our workers
-    got, and the cores busy with anything on the machine (our workers, the coordinator, the
-    sandbox, PostgreSQL and other people's work included)."""
+    got, what this process (the sandbox's REST server and the moto S3 lake, threads of it) and
+    the run side (coordinator and runs) used, and the cores busy with anything on the machine
+    (PostgreSQL, Redis, the sandbox's S3 child and other people's work included)."""
     cpu = {name: round(after["cpu"][name] - before["cpu"][name], 2) for name in before["cpu"]}
     share = (after["busy"] - before["busy"]) / max(after["total"] - before["total"], 1)
     return {
         "worker_cpu_seconds": cpu,
+        "harness_cpu_seconds": round(after["harness"] - before["harness"], 2),
+        "run_side_cpu_seconds": round(after["runs"] - before["runs"], 2),
         "backfill_seconds": round(seconds, 2),
         "worker_cores_used": round(sum(cpu.values()) / seconds, 2),
         "machine_cores_busy": round((os.cpu_count() or 1) * share, 2),
@@ -148,12 +163,15 @@ def _measure(
     if done.failed():
         raise RuntimeError(f"B7 runs failed for {done.failed()}:\n{done.output[-3000:]}")
     busy = sum(timeline["busy_seconds_by_worker"].values())
+    waited = sum(timeline["limiter_wait_seconds_by_worker"].values())
     return {
         **timeline,
         "workers": workers,
         "sessions": len(sessions),
         "runs": len(done.runs),
-        "utilization": busy / (workers * timeline["wall_seconds"]),
+        # Executing steps, not waiting in them for a limiter slot; with the waits: occupancy.
+        "utilization": (busy - waited) / (workers * timeline["wall_seconds"]),
+        "occupancy": busy / (workers * timeline["wall_seconds"]),
         "calls_counted": counters.rest_total,
         "status_429_counted": counters.rest_statuses[429],
         **usage,
@@ -202,9 +220,12 @@ def _rate_limited_figures(outcomes: dict[int, dict[str, Any]], sizes: Sizes) -> 
             ratio=None,
             target=None,
             how=(
-                "Sum of step durations (STEP_START to STEP_SUCCESS, which includes waiting for "
-                "a limiter slot) over workers x wall. Behind a rate limit, more workers mean "
-                f"lower utilization: busy seconds by worker {o['busy_seconds_by_worker']}."
+                "Seconds executing steps (STEP_START to STEP_SUCCESS less the seconds its "
+                "sessions waited for a limiter slot, from their materializations) over workers "
+                f"x wall; with the waits (occupancy) {o['occupancy']:.0%}. Behind a rate limit, "
+                "more workers mean lower utilization: seconds in steps by worker "
+                f"{o['busy_seconds_by_worker']}, of them waiting for the limiter "
+                f"{o['limiter_wait_seconds_by_worker']}. CPU: {_cpu_text(o)}."
             ),
             details=o,
         )
@@ -217,8 +238,10 @@ def _cpu_text(o: dict[str, Any]) -> str:
     load = o["load_average_1min"]
     return (
         f"{sum(cpu.values()):.1f} CPU s in the workers over {o['backfill_seconds']:.1f} s "
-        f"({o['worker_cores_used']:.2f} cores), machine {o['machine_cores_busy']:.2f} of "
-        f"{os.cpu_count()} cores busy, 1-min load {load[0]:.1f} -> {load[1]:.1f}"
+        f"({o['worker_cores_used']:.2f} cores), {o['harness_cpu_seconds']:.1f} s in the "
+        f"harness (sandbox REST, moto lake), {o['run_side_cpu_seconds']:.1f} s on the run side; "
+        f"machine {o['machine_cores_busy']:.2f} of {os.cpu_count()} cores busy, 1-min load "
+        f"{load[0]:.1f} -> {load[1]:.1f}"
     )
 
 

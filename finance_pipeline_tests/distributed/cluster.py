@@ -209,13 +209,15 @@ class Step:
     started: float  # wall-clock seconds (event timestamps)
     finished: float
     succeeded: bool
+    limiter_wait: float = 0.0  # seconds the step's sessions waited for a limiter slot
 
 
 def steps_of(instance: dg.DagsterInstance, run_ids: Sequence[str]) -> list[Step]:
-    """Each run's step: the worker that ran it (Celery's engine event) and its start and end."""
+    """Each run's step: the worker that ran it (Celery's engine event), its start and end, and
+    its sessions' limiter waits (their materializations' `rate_limit_wait_seconds`)."""
     found = []
     for run_id in run_ids:
-        worker, started, finished, succeeded = "", 0.0, 0.0, False
+        worker, started, finished, succeeded, waited = "", 0.0, 0.0, False, 0.0
         for entry in instance.all_logs(run_id):
             event = entry.dagster_event
             if event is None or event.step_key is None:
@@ -227,5 +229,10 @@ def steps_of(instance: dg.DagsterInstance, run_ids: Sequence[str]) -> list[Step]
                 started = entry.timestamp
             elif event.is_step_success or event.is_step_failure:
                 finished, succeeded = entry.timestamp, event.is_step_success
-        found.append(Step(run_id, worker, started, finished, succeeded))
+            elif event.is_step_materialization:
+                wait = event.step_materialization_data.materialization.metadata.get(
+                    "rate_limit_wait_seconds"
+                )
+                waited += float(getattr(wait, "value", 0.0) or 0.0)
+        found.append(Step(run_id, worker, started, finished, succeeded, waited))
     return found

@@ -75,4 +75,5 @@ def test_three_workers_hold_the_plan_limit_and_store_each_session_once(
     ]
     assert {step.worker for step in steps} == set(workers.names)  # every worker ran steps
     assert all(step.succeeded for step in steps)
+    assert sum(step.limiter_wait for step in steps) > 0  # the limit bound: the workers contended
     assert not [p for p in tmp_path.rglob("*") if p.suffix in {".sqlite", ".db"}]
