@@ -3,10 +3,11 @@
 
 Backfill: a ten-session plan (two grouped-daily runs) whose first grouped-daily request the
 sandbox holds unanswered; once the sandbox has taken that request (the first run is in progress)
-the signal goes to the CLI process or, as a terminal's Ctrl-C does, to its whole process group. The CLI must exit 130
-with one "interrupted" line and no traceback, no run may start after the signal, and every
-partition file in the lake must be whole. UI: `ui` with its sandbox, `dagster dev`, webserver,
-daemon and code server; after SIGTERM (or SIGINT to the group) none of them is left."""
+the signal goes to the CLI process or, as a terminal's Ctrl-C does, to its whole process group.
+The CLI must exit 130 with one "interrupted" line and no traceback, no run may start after the
+signal, and every partition file in the lake must be whole. UI: `ui` with its sandbox, `dagster
+dev`, webserver, daemon and code server; after SIGTERM (or SIGINT to the group) none of them is
+left."""
 
 from __future__ import annotations
 
