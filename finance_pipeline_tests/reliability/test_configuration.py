@@ -47,7 +47,7 @@ CASES: dict[str, tuple[list[str], dict[str, str], list[str]]] = {
     "an unknown executor": (
         ["backfill", "2025-01-02", "2025-01-03", "--in-process", "--yes"],
         {"FINANCE_PIPELINE_EXECUTOR": "bogus", "DAGSTER_HOME": "{home}"},
-        ["FINANCE_PIPELINE_EXECUTOR is 'bogus'", "in_process or k8s"],
+        ["FINANCE_PIPELINE_EXECUTOR is 'bogus'", "in_process or celery or k8s"],
     ),
     "an unknown plan": (
         PLAN,
