@@ -1,12 +1,15 @@
 """B7: the same backfills on 1, 2 and 3 Celery workers (FINANCE_PIPELINE_EXECUTOR=celery) that
 share only PostgreSQL (instance + rate limiter), Redis, an S3 lake (moto) and the sandbox.
 
-- Rate-limited: K grouped-daily sessions under L requests per W seconds (compressed), one run
-  per session (4 in flight, as the run queue allows a backfill), on 1 and on 3 workers; wall
-  against the K/L-window bound, 429s at the sandbox, and worker utilization (time executing
-  steps / workers x wall).
-- CPU-bound: whole-market minute flat files, one run per session, on 1 and on 2 workers; the
-  scaling efficiency is the ratio of the two walls.
+- Rate-limited: K grouped-daily sessions under L requests per W seconds (compressed), cut into
+  runs by the asset's backfill policy (SESSIONS_PER_RUN per run, 4 runs in flight, as the run
+  queue allows a backfill), on 1 and on 3 workers; wall against the K/L-window bound, 429s at
+  the sandbox, and worker utilization (time executing steps, limiter waits excluded / workers
+  x wall).
+- CPU-bound: whole-market minute flat files, one run per session (so 2 workers have runs to
+  share), on 1 and on 2 workers; the scaling efficiency is the ratio of the two walls, beside
+  the workers' CPU seconds and how busy the machine's cores were meanwhile (other work on a
+  shared machine takes cores the second worker would use).
 
 The `polygon_api` pool is sized to the runs (K): the workers cap concurrency, the limiter the
 request rate; a pool smaller than the queue only adds the pool's claim-polling gaps.
@@ -20,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import os
+import resource
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,9 +48,8 @@ def _shared_services() -> Iterator[tuple[dict[str, str], str, str]]:
 
 
 def _timeline(env: dict[str, str], base: Path, run_ids: list[str]) -> dict[str, Any]:
-    """Wall (first step start to last step end) and per-worker busy seconds of the runs."""
-    import os
-
+    """Wall (first step start to last step end), and per worker the seconds in steps and the
+    part of them spent waiting for a limiter slot."""
     import dagster as dg
 
     from finance_pipeline_tests.distributed.cluster import dagster_home, steps_of
@@ -63,12 +67,52 @@ def _timeline(env: dict[str, str], base: Path, run_ids: list[str]) -> dict[str, 
                 os.environ[k] = v
     wall = max(s.finished for s in steps) - min(s.started for s in steps)
     busy: dict[str, float] = {}
+    waited: dict[str, float] = {}
     for step in steps:
         busy[step.worker] = busy.get(step.worker, 0.0) + step.finished - step.started
+        waited[step.worker] = waited.get(step.worker, 0.0) + step.limiter_wait
     return {
         "wall_seconds": wall,
         "busy_seconds_by_worker": {w: round(b, 2) for w, b in sorted(busy.items())},
+        "limiter_wait_seconds_by_worker": {w: round(b, 2) for w, b in sorted(waited.items())},
         "steps_failed": sum(not s.succeeded for s in steps),
+    }
+
+
+def _snapshot(workers: Any) -> dict[str, Any]:
+    """The workers' CPU seconds, the machine's (busy, total) clock ticks of all cores since
+    boot, every process (Linux /proc/stat), and the 1-minute load average, now."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return {
+        "cpu": workers.cpu_seconds(),
+        "harness": own.ru_utime + own.ru_stime,  # this process: sandbox REST, moto S3 lake
+        "runs": children.ru_utime + children.ru_stime,  # the coordinator and its runs, once reaped
+        "busy": sum(ticks) - idle,
+        "total": sum(ticks),
+        "load": os.getloadavg()[0],
+    }
+
+
+def _usage(before: dict[str, Any], after: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Over the backfill (first run's submission to last run's end): the cores our workers
+    got, what this process (the sandbox's REST server and the moto S3 lake, threads of it) and
+    the run side (coordinator and runs) used, and the cores busy with anything on the machine
+    (PostgreSQL, Redis, the sandbox's S3 child and other people's work included)."""
+    cpu = {name: round(after["cpu"][name] - before["cpu"][name], 2) for name in before["cpu"]}
+    share = (after["busy"] - before["busy"]) / max(after["total"] - before["total"], 1)
+    return {
+        "worker_cpu_seconds": cpu,
+        "harness_cpu_seconds": round(after["harness"] - before["harness"], 2),
+        "run_side_cpu_seconds": round(after["runs"] - before["runs"], 2),
+        "backfill_seconds": round(seconds, 2),
+        "worker_cores_used": round(sum(cpu.values()) / seconds, 2),
+        "machine_cores_busy": round((os.cpu_count() or 1) * share, 2),
+        "load_average_1min": [round(before["load"], 2), round(after["load"], 2)],
     }
 
 
@@ -80,7 +124,8 @@ def _measure(
     asset: str,
     sessions: list[dt.date],
     limit: int,
-    window: float,
+    window: int,
+    sessions_per_run: int = 0,
 ) -> dict[str, Any]:
     from finance_pipeline_tests.distributed.cluster import celery_workers, pipeline_env
     from finance_pipeline_tests.distributed.cluster import run_backfill as backfill
@@ -100,28 +145,42 @@ def _measure(
     SCRATCH.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=SCRATCH) as work:
         base = Path(work)
-        with celery_workers(workers, env, base):
+        with celery_workers(workers, env, base) as started:
             sandbox.reset_counters()
+            before = _snapshot(started)
             done = backfill(
-                env, base, job, asset, [s.isoformat() for s in sessions], pool_slots=len(sessions)
+                env,
+                base,
+                job,
+                asset,
+                [s.isoformat() for s in sessions],
+                pool_slots=len(sessions),
+                sessions_per_run=sessions_per_run,
             )
+            usage = _usage(before, _snapshot(started), done.wall_seconds)
         counters = sandbox.counters
-        timeline = _timeline(env, base, [run_id for run_id, _ in done.runs.values()])
-    failed = [s for s, (_, ok) in done.runs.items() if not ok]
-    if failed:
-        raise RuntimeError(f"B7 runs failed for {failed}:\n{done.output[-3000:]}")
+        timeline = _timeline(env, base, [run.run_id for run in done.runs])
+    if done.failed():
+        raise RuntimeError(f"B7 runs failed for {done.failed()}:\n{done.output[-3000:]}")
     busy = sum(timeline["busy_seconds_by_worker"].values())
+    waited = sum(timeline["limiter_wait_seconds_by_worker"].values())
     return {
         **timeline,
         "workers": workers,
         "sessions": len(sessions),
-        "utilization": busy / (workers * timeline["wall_seconds"]),
+        "runs": len(done.runs),
+        # Executing steps, not waiting in them for a limiter slot; with the waits: occupancy.
+        "utilization": (busy - waited) / (workers * timeline["wall_seconds"]),
+        "occupancy": busy / (workers * timeline["wall_seconds"]),
         "calls_counted": counters.rest_total,
         "status_429_counted": counters.rest_statuses[429],
+        **usage,
     }
 
 
 def _rate_limited_figures(outcomes: dict[int, dict[str, Any]], sizes: Sizes) -> dict[str, Any]:
+    from finance_pipeline.assets.grouped_daily import SESSIONS_PER_RUN
+
     k, limit, window = sizes.b7_sessions, sizes.b7_limit, sizes.b7_window_seconds
     bound = k / limit * window
     tight = (math.ceil(k / limit) - 1) * window
@@ -142,9 +201,10 @@ def _rate_limited_figures(outcomes: dict[int, dict[str, Any]], sizes: Sizes) -> 
             target=target,
             extra_conditions={"0 429s at the sandbox": o["status_429_counted"] == 0},
             how=(
-                f"{k} runs of grouped_daily_bars (one per session, 4 in flight as the run queue "
-                "allows a backfill) on "
-                f"{workers} worker(s) sharing the PostgreSQL limiter; wall from the first step's "
+                f"{o['runs']} runs of grouped_daily_bars (up to {SESSIONS_PER_RUN} sessions each, "
+                "as its backfill policy cuts a backfill; 4 in flight as the run queue allows a "
+                f"backfill) on {workers} worker(s) sharing the PostgreSQL limiter; wall from the "
+                "first step's "
                 f"start to the last step's end (event log). The sandbox counted "
                 f"{o['calls_counted']} calls and {o['status_429_counted']} 429s. Least possible "
                 f"wall: (ceil(K/L)-1) windows = {tight:g} s plus one step."
@@ -160,13 +220,29 @@ def _rate_limited_figures(outcomes: dict[int, dict[str, Any]], sizes: Sizes) -> 
             ratio=None,
             target=None,
             how=(
-                "Sum of step durations (STEP_START to STEP_SUCCESS, which includes waiting for "
-                "a limiter slot) over workers x wall. Behind a rate limit, more workers mean "
-                f"lower utilization: busy seconds by worker {o['busy_seconds_by_worker']}."
+                "Seconds executing steps (STEP_START to STEP_SUCCESS less the seconds its "
+                "sessions waited for a limiter slot, from their materializations) over workers "
+                f"x wall; with the waits (occupancy) {o['occupancy']:.0%}. Behind a rate limit, "
+                "more workers mean lower utilization: seconds in steps by worker "
+                f"{o['busy_seconds_by_worker']}, of them waiting for the limiter "
+                f"{o['limiter_wait_seconds_by_worker']}. CPU: {_cpu_text(o)}."
             ),
             details=o,
         )
     return figures
+
+
+def _cpu_text(o: dict[str, Any]) -> str:
+    """What the workers got of the machine while the backfill ran."""
+    cpu = o["worker_cpu_seconds"]
+    load = o["load_average_1min"]
+    return (
+        f"{sum(cpu.values()):.1f} CPU s in the workers over {o['backfill_seconds']:.1f} s "
+        f"({o['worker_cores_used']:.2f} cores), {o['harness_cpu_seconds']:.1f} s in the "
+        f"harness (sandbox REST, moto lake), {o['run_side_cpu_seconds']:.1f} s on the run side; "
+        f"machine {o['machine_cores_busy']:.2f} of {os.cpu_count()} cores busy, 1-min load "
+        f"{load[0]:.1f} -> {load[1]:.1f}"
+    )
 
 
 def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
@@ -206,6 +282,7 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
                 minute_sessions,
                 limit,
                 window,
+                sessions_per_run=1,
             )
             for n in (1, 2)
         }
@@ -224,7 +301,8 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
             f"{sizes.market_tickers:,} tickers each, CPU-bound CSV -> Parquet) on 1 then 2 "
             "workers; the ratio is the 1-worker wall over the 2-worker wall (scaling efficiency "
             f"{(speedup or 0) / 2:.0%}). Utilization: 1 worker "
-            f"{minute[1]['utilization']:.0%}, 2 workers {minute[2]['utilization']:.0%}."
+            f"{minute[1]['utilization']:.0%}, 2 workers {minute[2]['utilization']:.0%}. "
+            f"CPU: 1 worker {_cpu_text(minute[1])}; 2 workers {_cpu_text(minute[2])}."
         ),
         details={"one_worker": minute[1], "two_workers": minute[2]},
     )

@@ -91,7 +91,7 @@ class Sizes:
     b5_reps: int
     b7_sessions: int  # K grouped-daily sessions on Celery workers ...
     b7_limit: int  # ... under L requests ...
-    b7_window_seconds: float  # ... per W seconds (compressed)
+    b7_window_seconds: int  # ... per W whole seconds (compressed; the variable is whole)
     b7_minute_sessions: int  # whole-market minute flat-file sessions (CPU-bound)
     b8_tickers: int  # the synthetic minute lake: tickers x sessions, reads repeated b8_reps
     b8_sessions: int
@@ -120,7 +120,7 @@ FULL = Sizes(
     b5_reps=50,
     b7_sessions=40,
     b7_limit=10,
-    b7_window_seconds=6.0,
+    b7_window_seconds=6,
     b7_minute_sessions=4,
     b8_tickers=2_000,
     b8_sessions=252,
@@ -149,7 +149,7 @@ SMOKE = Sizes(
     b5_reps=5,
     b7_sessions=6,
     b7_limit=3,
-    b7_window_seconds=1.0,
+    b7_window_seconds=1,
     b7_minute_sessions=2,
     b8_tickers=60,
     b8_sessions=10,

@@ -55,18 +55,22 @@ REMAINS = {
         "planning 12 attached branches is a few ms of it."
     ),
     "b7_celery_rate_limit_3_workers": (
-        "0 429s and at most L per window held on 3 workers (the shared PostgreSQL limiter); the "
-        "wall is lost on the run side, not in the workers or the limiter: the workers were busy "
-        "about a third of it. Each session is its own run, only 4 runs of a backfill are in "
-        "flight (the run queue), and dagster-celery's run loop polls for a step's result once a "
-        "second, so a run ends up to a second after its step and the next one starts after "
-        "that, on a machine at load 11 on 2 cores. Left: more backfill runs in flight or "
-        "several sessions per run (one step per session), and a measurement on a quiet machine."
+        "0 429s and at most L per window held on 3 workers (the shared PostgreSQL limiter). "
+        "Grouped daily now runs 5 sessions per run (its backfill policy): before, one run per "
+        "session paid ~2.5 s of run overhead per call (1.84x). After it, 4 runs measured 1.01x, "
+        "1.04x, 1.16x and 1.08x on a machine with 1.8-2.0 of its 2 cores busy (1-min load "
+        "2.6-8.7), the 3 workers getting about 0.3 cores between them: what is left is the "
+        "work after the last window's calls and the last run's 5 sessions in turn on one "
+        "worker. dagster-celery's 1 s result poll is a module constant, not configuration, so "
+        "it stays. Left: a quieter machine, or fetching a run's sessions concurrently within "
+        "its step."
     ),
     "b7_minute_files_2_workers": (
-        "measured at load average 6-11 on 2 cores shared with other work, so a second worker "
-        "had no free core to use (each worker stayed ~90% busy, yet 2 workers were only 1.12x "
-        "faster). Left: re-measure on a quiet machine; in production each worker is its own "
+        "the ratio follows the cores the workers got, not the workers: 4 runs measured 1.06x, "
+        "1.35x, 1.03x and 1.57x with 1.5-2.0 of the machine's 2 cores busy (1-min load "
+        "3.8-8.0, other work); see the CPU seconds, cores and load in bench/results.md. 2 "
+        "workers spend ~15% more CPU seconds on the same sessions than 1, so with two free "
+        "cores about 1.7x is the ceiling (inferred). In production each worker is its own "
         "machine or pod."
     ),
 }

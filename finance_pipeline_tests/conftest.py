@@ -23,7 +23,12 @@ import psycopg2
 import pytest
 
 from finance_pipeline.sandbox import Sandbox
-from finance_pipeline_tests.servers import pg_dsn, postgres_server, redis_server
+from finance_pipeline_tests.servers import (
+    pg_dsn,
+    postgres_server,
+    redis_server,
+    skip_or_fail_without,
+)
 
 SANDBOX_START = dt.date(2024, 11, 1)
 SANDBOX_END = dt.date(2025, 1, 31)
@@ -72,7 +77,7 @@ def fresh_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 @pytest.fixture(scope="session")
 def postgres_server_env() -> Iterator[dict[str, str]]:
     """One PostgreSQL server for the session (servers.py); use `postgres` for a database."""
-    with postgres_server() as values:
+    with skip_or_fail_without(), postgres_server() as values:
         yield values
 
 
@@ -93,5 +98,5 @@ def postgres(postgres_server_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """One Redis server for the session (servers.py): its redis:// URL."""
-    with redis_server() as url:
+    with skip_or_fail_without(), redis_server() as url:
         yield url

@@ -5,8 +5,9 @@ loopback ports and stopped afterwards.
   the `postgres` user when the tests run as root (PostgreSQL refuses to run as root).
 - Redis: Debian's `redis-server`, persistence off.
 
-Outside CI a machine without them skips the tests that need them; in CI (CI set) their absence
-is a failure, since .ci/run installs both.
+A missing server raises `ServerMissing` (one line naming the package), so a caller outside
+pytest (bench B7) can record it; the fixtures (`skip_or_fail_without`) skip the tests that
+need it outside CI and fail them in CI (CI set), since .ci/run installs both.
 """
 
 from __future__ import annotations
@@ -32,10 +33,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _missing(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI must run this test (.ci/run installs the package)")
-    pytest.skip(f"{message}; skipped outside CI")
+class ServerMissing(RuntimeError):
+    """The server's Debian package is not installed."""
+
+
+@contextlib.contextmanager
+def skip_or_fail_without() -> Iterator[None]:
+    """For fixtures: a missing server skips the test outside CI and fails it in CI."""
+    try:
+        yield
+    except ServerMissing as missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}; CI must run this test (.ci/run installs the package)")
+        pytest.skip(f"{missing}; skipped outside CI")
 
 
 def _postgres_bin_dir() -> Path | None:
@@ -56,11 +66,10 @@ def postgres_server() -> Iterator[dict[str, str]]:
     """A running PostgreSQL server with a `dagster` database; yields the DAGSTER_PG_* values."""
     bin_dir = _postgres_bin_dir()
     if bin_dir is None:
-        _missing(
+        raise ServerMissing(
             "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin "
             "(Debian package `postgresql`)"
         )
-        return
     base = Path(tempfile.mkdtemp(prefix="finance-pipeline-pg-"))
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     password = secrets.token_hex(12)
@@ -106,13 +115,17 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
+def _redis_binary() -> str | None:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return binary if os.access(binary, os.X_OK) else None
+
+
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
     """A running Redis server (no persistence); yields its redis:// URL."""
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not os.access(binary, os.X_OK):
-        _missing("redis-server not found (Debian package `redis-server`)")
-        return
+    binary = _redis_binary()
+    if binary is None:
+        raise ServerMissing("redis-server not found (Debian package `redis-server`)")
     base = Path(tempfile.mkdtemp(prefix="finance-pipeline-redis-"))
     port = free_port()
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]

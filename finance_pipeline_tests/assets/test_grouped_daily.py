@@ -6,6 +6,7 @@ import pytest
 from finance_pipeline import schemas
 from finance_pipeline.assets import grouped_daily_bars
 from finance_pipeline.assets.common import new_york_midnight
+from finance_pipeline.assets.grouped_daily import SESSIONS_PER_RUN
 from finance_pipeline_tests.assets.support import (
     digest,
     failure_text,
@@ -13,7 +14,9 @@ from finance_pipeline_tests.assets.support import (
     partition_file,
     read_partition,
     run,
+    run_totals_of,
     sandbox_resources,
+    session_metadata_of,
 )
 
 SESSION = dt.date(2025, 1, 15)
@@ -95,3 +98,25 @@ def test_failed_fetches_leave_the_stored_partition_untouched(fresh_sandbox, tmp_
     message = failure_text(result)
     assert "no results for trading session" in message and str(SESSION) in message
     assert digest(path) == good
+
+
+def test_a_range_run_stores_each_session_with_its_own_figures(sandbox, tmp_path):
+    first, last = dt.date(2025, 1, 13), dt.date(2025, 1, 15)
+    assert grouped_daily_bars.backfill_policy.max_partitions_per_run == SESSIONS_PER_RUN > 1
+    before = sandbox.counters.rest_requests["grouped_daily"]
+    result = run([grouped_daily_bars], sandbox_resources(sandbox, tmp_path), sessions=(first, last))
+
+    assert sandbox.counters.rest_requests["grouped_daily"] - before == 3  # one call a session
+    figures = session_metadata_of(result, "grouped_daily_bars")
+    assert sorted(figures) == ["2025-01-13", "2025-01-14", "2025-01-15"]
+    for key, meta in figures.items():
+        session = dt.date.fromisoformat(key)
+        table = read_partition(tmp_path, "grouped_daily_bars", session)
+        assert set(table["session"].to_pylist()) == {session}
+        market = sandbox.market.day_bars(session)
+        assert meta["dagster/row_count"] == table.num_rows == int((~market["otc"]).sum())
+        assert meta["api_calls"] == 1
+        assert meta["calls_saved"] == meta["tickers"] - 1
+    totals = run_totals_of(result, "grouped_daily_bars")
+    assert totals["api_calls"] == 3 and totals["run_sessions"] == 3
+    assert totals["dagster/row_count"] == sum(m["dagster/row_count"] for m in figures.values())

@@ -47,14 +47,14 @@ def pipeline_env(
     lake_endpoint: str,
     s3_keys: Mapping[str, str],
     rate_limit: int,
-    window_seconds: float,
+    window_seconds: int,
 ) -> dict[str, str]:
     """The environment every process of the cluster shares (nothing in it is a local path)."""
     return {
         **sandbox_env,
         **postgres,
         "POLYGON_RATE_LIMIT_PER_MINUTE": str(rate_limit),
-        "POLYGON_RATE_LIMIT_WINDOW_SECONDS": str(window_seconds),
+        "POLYGON_RATE_LIMIT_WINDOW_SECONDS": str(window_seconds),  # whole seconds
         "FINANCE_PIPELINE_RATE_LIMIT_STORE": "auto",  # the instance is on PostgreSQL
         "FINANCE_PIPELINE_EXECUTOR": "celery",
         "FINANCE_PIPELINE_CELERY_BROKER_URL": broker_url,
@@ -93,10 +93,26 @@ def broker_app(broker_url: str) -> Any:
     return make_app(CeleryExecutor.for_cli(broker=broker_url, backend=broker_url).app_args())
 
 
+@dataclass(frozen=True)
+class Workers:
+    names: list[str]
+    pids: list[int]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) each worker process has used so far; a solo-pool
+        worker runs its steps in that process (Linux: /proc/PID/stat)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for name, pid in zip(self.names, self.pids, strict=True):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return used
+
+
 @contextlib.contextmanager
-def celery_workers(count: int, env: Mapping[str, str], base: Path) -> Iterator[list[str]]:
-    """`count` Celery workers (solo pool: one step at a time each); yields their names once
-    every one answers a ping."""
+def celery_workers(count: int, env: Mapping[str, str], base: Path) -> Iterator[Workers]:
+    """`count` Celery workers (solo pool: one step at a time each); yields them once every one
+    answers a ping."""
     names = [f"w{i}@finance-pipeline" for i in range(1, count + 1)]
     processes = []
     try:
@@ -121,7 +137,7 @@ def celery_workers(count: int, env: Mapping[str, str], base: Path) -> Iterator[l
                 raise RuntimeError(f"celery workers not ready ({sorted(answered)} answered)")
             for reply in app.control.ping(timeout=1.0):
                 answered.update(reply)
-        yield names
+        yield Workers(names, [p.pid for p in processes])
     finally:
         for process in processes:
             process.terminate()
@@ -134,10 +150,20 @@ def celery_workers(count: int, env: Mapping[str, str], base: Path) -> Iterator[l
 
 
 @dataclass(frozen=True)
+class Run:
+    run_id: str
+    success: bool
+    sessions: list[str]
+
+
+@dataclass(frozen=True)
 class Backfill:
-    runs: dict[str, tuple[str, bool]]  # session -> (run id, success)
+    runs: list[Run]
     wall_seconds: float  # from the first run's submission to the last run's end
     output: str
+
+    def failed(self) -> list[str]:
+        return [s for run in self.runs if not run.success for s in run.sessions]
 
 
 def run_backfill(
@@ -149,16 +175,19 @@ def run_backfill(
     *,
     pool_slots: int,
     runs_at_once: int = BACKFILL_RUNS,
+    sessions_per_run: int = 0,
     timeout: float = 300,
 ) -> Backfill:
-    """One run per session (the coordinator), `runs_at_once` in flight, against the running
-    workers; `pool_slots` steps may call Polygon at once (the `polygon_api` pool)."""
+    """The sessions cut into runs as a backfill cuts them (`sessions_per_run`, 0: the asset's
+    backfill policy), `runs_at_once` in flight (the coordinator), against the running workers;
+    `pool_slots` steps may call Polygon at once (the `polygon_api` pool)."""
     own = _own_dirs(base / "coordinator")
     command = [sys.executable, "-m", "finance_pipeline_tests.distributed.coordinator"]
+    command += [str(runs_at_once), str(pool_slots), str(sessions_per_run), job, asset]
     env = _clean({**env, **own, "PYTHONPATH": str(REPO)})
     began = time.monotonic()
     done = subprocess.run(
-        [*command, str(runs_at_once), str(pool_slots), job, asset, *sessions],
+        [*command, *sessions],
         cwd=own["HOME"],
         env=env,
         capture_output=True,
@@ -169,7 +198,7 @@ def run_backfill(
     lines = [line for line in done.stdout.splitlines() if line.startswith('{"runs"')]
     if not lines:
         raise RuntimeError(f"coordinator failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    runs = {k: (v[0], v[1]) for k, v in json.loads(lines[-1])["runs"].items()}
+    runs = [Run(*outcome) for outcome in json.loads(lines[-1])["runs"].values()]
     return Backfill(runs=runs, wall_seconds=wall, output=done.stderr)
 
 
@@ -180,13 +209,15 @@ class Step:
     started: float  # wall-clock seconds (event timestamps)
     finished: float
     succeeded: bool
+    limiter_wait: float = 0.0  # seconds the step's sessions waited for a limiter slot
 
 
 def steps_of(instance: dg.DagsterInstance, run_ids: Sequence[str]) -> list[Step]:
-    """Each run's step: the worker that ran it (Celery's engine event) and its start and end."""
+    """Each run's step: the worker that ran it (Celery's engine event), its start and end, and
+    its sessions' limiter waits (their materializations' `rate_limit_wait_seconds`)."""
     found = []
     for run_id in run_ids:
-        worker, started, finished, succeeded = "", 0.0, 0.0, False
+        worker, started, finished, succeeded, waited = "", 0.0, 0.0, False, 0.0
         for entry in instance.all_logs(run_id):
             event = entry.dagster_event
             if event is None or event.step_key is None:
@@ -198,5 +229,10 @@ def steps_of(instance: dg.DagsterInstance, run_ids: Sequence[str]) -> list[Step]
                 started = entry.timestamp
             elif event.is_step_success or event.is_step_failure:
                 finished, succeeded = entry.timestamp, event.is_step_success
-        found.append(Step(run_id, worker, started, finished, succeeded))
+            elif event.is_step_materialization:
+                wait = event.step_materialization_data.materialization.metadata.get(
+                    "rate_limit_wait_seconds"
+                )
+                waited += float(getattr(wait, "value", 0.0) or 0.0)
+        found.append(Step(run_id, worker, started, finished, succeeded, waited))
     return found

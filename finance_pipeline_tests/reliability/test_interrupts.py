@@ -1,12 +1,13 @@
 """Interrupts: Ctrl-C or SIGTERM stops `finance-pipeline backfill --in-process` as a whole, and
 `finance-pipeline ui` takes down every process it started.
 
-Backfill: a three-session plan whose first grouped-daily request the sandbox holds unanswered;
-once the sandbox has taken that request (the first run is in progress) the signal goes to the
-CLI process or, as a terminal's Ctrl-C does, to its whole process group. The CLI must exit 130
-with one "interrupted" line and no traceback, no run may start after the signal, and every
-partition file in the lake must be whole. UI: `ui` with its sandbox, `dagster dev`, webserver,
-daemon and code server; after SIGTERM (or SIGINT to the group) none of them is left."""
+Backfill: a ten-session plan (two grouped-daily runs) whose first grouped-daily request the
+sandbox holds unanswered; once the sandbox has taken that request (the first run is in progress)
+the signal goes to the CLI process or, as a terminal's Ctrl-C does, to its whole process group.
+The CLI must exit 130 with one "interrupted" line and no traceback, no run may start after the
+signal, and every partition file in the lake must be whole. UI: `ui` with its sandbox, `dagster
+dev`, webserver, daemon and code server; after SIGTERM (or SIGINT to the group) none of them is
+left."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from finance_pipeline_tests.reliability.figures import REGISTRY
 from finance_pipeline_tests.reliability.support import PART, poll, readable
 
 CLI = str(Path(sys.executable).with_name("finance-pipeline"))
-SESSIONS = ("2025-01-14", "2025-01-16")  # three sessions: three grouped-daily runs at least
+# More sessions than one grouped-daily run holds (its SESSIONS_PER_RUN): two runs at least.
+SESSIONS = ("2025-01-02", "2025-01-16")
 HOW = {
     "SIGINT to the process": (signal.SIGINT, False),
     "SIGTERM to the process": (signal.SIGTERM, False),
