@@ -156,4 +156,21 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     # Dagster flags the beta/preview features this code location opts into on every import.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
-    cli.main(prog_name=PROG)
+    try:
+        cli.main(prog_name=PROG)
+    except SystemExit as done:
+        code = _exit_code(done)
+    # The command has closed its instance, lake and servers. Native libraries' threads could
+    # still abort the interpreter's teardown ("terminate called without an active exception",
+    # exit -6, seen after a complete `status --json` under load), so leave without it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _exit_code(done: SystemExit) -> int:
+    """The process exit code of a SystemExit (a message is printed, as Python does)."""
+    if done.code is None or isinstance(done.code, int):
+        return done.code or 0
+    print(done.code, file=sys.stderr)
+    return 1
