@@ -1,10 +1,9 @@
 """What every Dagster check shares: the lake resource, the sessions a run covers, reading stored
 partitions, and turning a rule's Verdict into an AssetCheckResult."""
 
-from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, cast
 
 import dagster as dg
@@ -19,6 +18,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from finance_pipeline.calendar import partition_key, session_from_partition_key
 from finance_pipeline.checks.rules.verdicts import Verdict
 from finance_pipeline.lake import Lake, LakeError, PartitionMissing
+from finance_pipeline.partitions import TRADING_SESSIONS
 
 # The lake resource (finance_pipeline.resources.lake.LakeResource); checks read the lake through it.
 LAKE_RESOURCE_KEY = "lake"
@@ -145,3 +145,35 @@ def _latest_materialization(
         run_id=records[0].run_id,
         timestamp=records[0].timestamp,
     )
+
+
+def lake_check(
+    evaluate: Callable[[Lake, dt.date], Verdict],
+    *,
+    asset: str,
+    name: str,
+    description: str,
+    blocking: bool = True,
+    reads: tuple[str, ...] = (),
+) -> dg.AssetChecksDefinition:
+    """A check of `asset`, partitioned by session, that reads only the lake: `evaluate` on every
+    session of the run, one result per session (`session_results`); `reads` run first when
+    they are in the same run."""
+
+    # @asset_check runs generator bodies (yielding per-session results) but is typed for a
+    # returned AssetCheckResult only.
+    @dg.asset_check(  # type: ignore[arg-type]
+        asset=asset,
+        name=name,
+        description=description,
+        additional_deps=list(reads),
+        blocking=blocking,
+        partitions_def=TRADING_SESSIONS,
+        required_resource_keys={LAKE_RESOURCE_KEY},
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> SessionResults:
+        lake = lake_of(context)
+        verdicts = {s: evaluate(lake, s) for s in check_sessions(context)}
+        yield from session_results(context, dg.AssetKey(asset), {name: verdicts})
+
+    return _check

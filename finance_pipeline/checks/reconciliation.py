@@ -9,7 +9,6 @@ API calls, is in `rest_sample`.
 """
 
 import datetime as dt
-from collections.abc import Callable
 
 import dagster as dg
 import pyarrow.compute as pc
@@ -19,6 +18,7 @@ from finance_pipeline.checks.context import (
     LAKE_RESOURCE_KEY,
     SessionResults,
     check_sessions,
+    lake_check,
     lake_of,
     read_optional,
     session_results,
@@ -41,31 +41,6 @@ from finance_pipeline.registry import (
     REST_FILLS,
     UNIVERSE_SNAPSHOT,
 )
-
-
-def lake_check(
-    evaluate: Callable[[Lake, dt.date], Verdict], *, asset: str, name: str, description: str
-) -> dg.AssetChecksDefinition:
-    """A blocking check of `asset`, partitioned by session, that reads only the lake: `evaluate`
-    on every session of the run, one result per session (`session_results`)."""
-
-    # @asset_check runs generator bodies (yielding per-session results) but is typed for a
-    # returned AssetCheckResult only.
-    @dg.asset_check(  # type: ignore[arg-type]
-        asset=asset,
-        name=name,
-        description=description,
-        blocking=True,
-        partitions_def=TRADING_SESSIONS,
-        required_resource_keys={LAKE_RESOURCE_KEY},
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> SessionResults:
-        lake = lake_of(context)
-        verdicts = {s: evaluate(lake, s) for s in check_sessions(context)}
-        yield from session_results(context, dg.AssetKey(asset), {name: verdicts})
-
-    return _check
-
 
 # ------------------------------------------------------------ flat-file day aggs vs grouped daily
 

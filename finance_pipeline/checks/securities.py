@@ -15,12 +15,8 @@ import dagster as dg
 import pandas as pd
 
 from finance_pipeline.checks.context import (
-    LAKE_RESOURCE_KEY,
-    SessionResults,
-    check_sessions,
-    lake_of,
+    lake_check,
     read_optional,
-    session_results,
 )
 from finance_pipeline.checks.rules.symbology import (
     rename_verdict,
@@ -31,7 +27,6 @@ from finance_pipeline.checks.rules.symbology import (
 from finance_pipeline.checks.rules.vendor_defects import JUMP_THRESHOLD
 from finance_pipeline.checks.rules.verdicts import Verdict
 from finance_pipeline.lake import Lake
-from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.registry import ADJUSTMENT_FACTORS, DAILY_BARS, SECURITIES
 
 
@@ -84,23 +79,14 @@ def _evaluate(
 def _check(
     rule: Callable[[Lake, pd.DataFrame, dt.date], Verdict], name: str, description: str
 ) -> dg.AssetChecksDefinition:
-    evaluate = _evaluate(rule)
-
-    @dg.asset_check(  # type: ignore[arg-type]  # a generator: see reconciliation.lake_check
+    return lake_check(
+        _evaluate(rule),
         asset=SECURITIES,
         name=name,
         description=description,
-        additional_deps=[DAILY_BARS, ADJUSTMENT_FACTORS],
         blocking=False,
-        partitions_def=TRADING_SESSIONS,
-        required_resource_keys={LAKE_RESOURCE_KEY},
+        reads=(DAILY_BARS, ADJUSTMENT_FACTORS),
     )
-    def _securities_check(context: dg.AssetCheckExecutionContext) -> SessionResults:
-        lake = lake_of(context)
-        verdicts = {s: evaluate(lake, s) for s in check_sessions(context)}
-        yield from session_results(context, dg.AssetKey(SECURITIES), {name: verdicts})
-
-    return _securities_check
 
 
 SECURITY_CHECKS = [

@@ -17,12 +17,8 @@ import pandas as pd
 
 from finance_pipeline.calendar import SessionError, previous_session
 from finance_pipeline.checks.context import (
-    LAKE_RESOURCE_KEY,
-    SessionResults,
-    check_sessions,
-    lake_of,
+    lake_check,
     read_optional,
-    session_results,
 )
 from finance_pipeline.checks.rules.vendor_defects import (
     JUMP_THRESHOLD,
@@ -33,7 +29,6 @@ from finance_pipeline.checks.rules.vendor_defects import (
 )
 from finance_pipeline.checks.rules.verdicts import Severity, Verdict
 from finance_pipeline.lake import Lake
-from finance_pipeline.partitions import TRADING_SESSIONS
 from finance_pipeline.registry import (
     ADJUSTMENT_FACTORS,
     DIVIDENDS,
@@ -108,21 +103,9 @@ def _check(
     description: str,
     reads: tuple[str, ...] = (),
 ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(  # type: ignore[arg-type]  # a generator: see reconciliation.lake_check
-        asset=asset,
-        name=name,
-        description=description,
-        additional_deps=list(reads),  # run after them when they are in the same run
-        blocking=False,
-        partitions_def=TRADING_SESSIONS,
-        required_resource_keys={LAKE_RESOURCE_KEY},
+    return lake_check(
+        evaluate, asset=asset, name=name, description=description, blocking=False, reads=reads
     )
-    def _vendor_check(context: dg.AssetCheckExecutionContext) -> SessionResults:
-        lake = lake_of(context)
-        verdicts = {s: evaluate(lake, s) for s in check_sessions(context)}
-        yield from session_results(context, dg.AssetKey(asset), {name: verdicts})
-
-    return _vendor_check
 
 
 _JUMP_TEXT = (
