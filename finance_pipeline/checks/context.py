@@ -1,7 +1,6 @@
 """What every Dagster check shares: the lake resource, the sessions a run covers, reading stored
 partitions, and turning a rule's Verdict into an AssetCheckResult."""
 
-
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, cast
