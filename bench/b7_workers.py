@@ -7,7 +7,10 @@ share only PostgreSQL (instance + rate limiter), Redis, an S3 lake (moto) and th
   the sandbox, and worker utilization (time executing steps, limiter waits excluded / workers
   x wall).
 - CPU-bound: whole-market minute flat files, one run per session (so 2 workers have runs to
-  share), on 1 and on 2 workers; the scaling efficiency is the ratio of the two walls, beside
+  share), on 1 and on 2 workers of one core each (worker i pinned to core i, as pods of one CPU
+  would run them: one worker's ingest threads would otherwise already spread over both cores
+  and the comparison would measure the machine, not the workers); the scaling efficiency is
+  the ratio of the two walls, beside
   the workers' CPU seconds and how busy the machine's cores were meanwhile (other work on a
   shared machine takes cores the second worker would use).
 
@@ -126,6 +129,7 @@ def _measure(
     limit: int,
     window: int,
     sessions_per_run: int = 0,
+    one_core_each: bool = False,
 ) -> dict[str, Any]:
     from finance_pipeline_tests.distributed.cluster import celery_workers, pipeline_env
     from finance_pipeline_tests.distributed.cluster import run_backfill as backfill
@@ -145,7 +149,7 @@ def _measure(
     SCRATCH.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=SCRATCH) as work:
         base = Path(work)
-        with celery_workers(workers, env, base) as started:
+        with celery_workers(workers, env, base, one_core_each=one_core_each) as started:
             sandbox.reset_counters()
             before = _snapshot(started)
             done = backfill(
@@ -220,8 +224,9 @@ def _rate_limited_figures(outcomes: dict[int, dict[str, Any]], sizes: Sizes) -> 
             ratio=None,
             target=None,
             how=(
-                "Seconds executing steps (STEP_START to STEP_SUCCESS less the seconds its "
-                "sessions waited for a limiter slot, from their materializations) over workers "
+                "Seconds executing steps (STEP_START to STEP_SUCCESS less the seconds the "
+                "step was held for a limiter slot: the longest wait of its sessions, whose calls "
+                "go out together, from their materializations) over workers "
                 f"x wall; with the waits (occupancy) {o['occupancy']:.0%}. Behind a rate limit, "
                 "more workers mean lower utilization: seconds in steps by worker "
                 f"{o['busy_seconds_by_worker']}, of them waiting for the limiter "
@@ -283,6 +288,7 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
                 limit,
                 window,
                 sessions_per_run=1,
+                one_core_each=True,
             )
             for n in (1, 2)
         }
@@ -299,7 +305,8 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
         how=(
             f"{len(minute_sessions)} runs of flat_file_minute_aggs (one per session, "
             f"{sizes.market_tickers:,} tickers each, CPU-bound CSV -> Parquet) on 1 then 2 "
-            "workers; the ratio is the 1-worker wall over the 2-worker wall (scaling efficiency "
+            "workers of one core each (taskset: worker i on core i); the ratio is the "
+            "1-worker wall over the 2-worker wall (scaling efficiency "
             f"{(speedup or 0) / 2:.0%}). Utilization: 1 worker "
             f"{minute[1]['utilization']:.0%}, 2 workers {minute[2]['utilization']:.0%}. "
             f"CPU: 1 worker {_cpu_text(minute[1])}; 2 workers {_cpu_text(minute[2])}."

@@ -131,11 +131,15 @@ class RunMetrics:
         try:
             yield client
         finally:
-            usage = {k: v - before.get(k, 0) for k, v in client.metrics().items()}
-            self.api_calls += int(usage.pop("api_calls", 0))
-            self.bytes += int(usage.pop("bytes", 0))
-            for key, value in usage.items():
-                self.extra[key] = self.extra.get(key, 0) + value
+            self.add_usage({k: v - before.get(k, 0) for k, v in client.metrics().items()})
+
+    def add_usage(self, usage: Mapping[str, float]) -> None:
+        """Add a Polygon client's usage (`PolygonClient.metrics()` figures) to the run's."""
+        rest = dict(usage)
+        self.api_calls += int(rest.pop("api_calls", 0))
+        self.bytes += int(rest.pop("bytes", 0))
+        for key, value in rest.items():
+            self.extra[key] = self.extra.get(key, 0) + value
 
     @contextmanager
     def flat_files(self, resource: FlatFilesResource) -> Iterator[FlatFilesClient]:

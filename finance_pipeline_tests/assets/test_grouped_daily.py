@@ -120,3 +120,20 @@ def test_a_range_run_stores_each_session_with_its_own_figures(sandbox, tmp_path)
     totals = run_totals_of(result, "grouped_daily_bars")
     assert totals["api_calls"] == 3 and totals["run_sessions"] == 3
     assert totals["dagster/row_count"] == sum(m["dagster/row_count"] for m in figures.values())
+
+
+def test_a_range_run_sends_its_calls_together(fresh_sandbox, tmp_path):
+    """While one session's call is held by the vendor, the run's other calls still go out: a
+    window's free slots are used at once, not one round trip at a time."""
+    first, last = dt.date(2025, 1, 13), dt.date(2025, 1, 15)
+    sandbox = fresh_sandbox()
+    sandbox.faults.hang(count=1, endpoint="grouped_daily", max_seconds=1.0)
+    run([grouped_daily_bars], sandbox_resources(sandbox, tmp_path), sessions=(first, last))
+
+    paths = [r.path for r in sandbox.counters.request_log if r.endpoint == "grouped_daily"]
+    (held,) = [path for path in set(paths) if paths.count(path) == 2]  # it was sent again
+    assert len(paths) == 4 and len(set(paths)) == 3
+    retried_at = paths.index(held, paths.index(held) + 1)
+    assert set(paths[:retried_at]) == set(paths)  # every session was asked before the retry
+    for day in (first, dt.date(2025, 1, 14), last):
+        assert read_partition(tmp_path, "grouped_daily_bars", day).num_rows > 0

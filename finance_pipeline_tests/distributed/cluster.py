@@ -110,16 +110,20 @@ class Workers:
 
 
 @contextlib.contextmanager
-def celery_workers(count: int, env: Mapping[str, str], base: Path) -> Iterator[Workers]:
+def celery_workers(
+    count: int, env: Mapping[str, str], base: Path, *, one_core_each: bool = False
+) -> Iterator[Workers]:
     """`count` Celery workers (solo pool: one step at a time each); yields them once every one
-    answers a ping."""
+    answers a ping. `one_core_each` pins worker i to core i (modulo the machine's cores), as
+    pods of one CPU each would run them."""
     names = [f"w{i}@finance-pipeline" for i in range(1, count + 1)]
     processes = []
     try:
-        for name in names:
+        for core, name in enumerate(names):
             own = base / name.split("@")[0]
             own.mkdir(parents=True)
-            command = [sys.executable, "-m", "celery", "-A", "finance_pipeline.celery_app"]
+            command = ["taskset", "-c", str(core % (os.cpu_count() or 1))] if one_core_each else []
+            command += [sys.executable, "-m", "celery", "-A", "finance_pipeline.celery_app"]
             command += ["worker", "--pool", "solo", "-n", name, "--loglevel", "WARNING"]
             command += ["--without-gossip", "--without-mingle", "--prefetch-multiplier", "1"]
             log = (own / "worker.log").open("w")
@@ -209,12 +213,13 @@ class Step:
     started: float  # wall-clock seconds (event timestamps)
     finished: float
     succeeded: bool
-    limiter_wait: float = 0.0  # seconds the step's sessions waited for a limiter slot
+    limiter_wait: float = 0.0  # seconds the step was held for a limiter slot
 
 
 def steps_of(instance: dg.DagsterInstance, run_ids: Sequence[str]) -> list[Step]:
     """Each run's step: the worker that ran it (Celery's engine event), its start and end, and
-    its sessions' limiter waits (their materializations' `rate_limit_wait_seconds`)."""
+    how long it was held for a limiter slot: its sessions' calls go out together, so that is
+    the longest of their materializations' `rate_limit_wait_seconds`."""
     found = []
     for run_id in run_ids:
         worker, started, finished, succeeded, waited = "", 0.0, 0.0, False, 0.0
@@ -233,6 +238,6 @@ def steps_of(instance: dg.DagsterInstance, run_ids: Sequence[str]) -> list[Step]
                 wait = event.step_materialization_data.materialization.metadata.get(
                     "rate_limit_wait_seconds"
                 )
-                waited += float(getattr(wait, "value", 0.0) or 0.0)
+                waited = max(waited, float(getattr(wait, "value", 0.0) or 0.0))
         found.append(Step(run_id, worker, started, finished, succeeded, waited))
     return found
