@@ -40,6 +40,7 @@ FIGURE_KEYS: tuple[str, ...] = (
     "b3_ingest_peak_memory_vs_duckdb",
     "b3_ingest_vs_pandas",
     "b4_dagster_vs_raw_loop",
+    "b4_dagster_vs_raw_loop_postgres",
     "b5_ticker_history_p50",
     "b5_cross_section_p50",
     "b5_adjusted_view_p50",

@@ -27,14 +27,22 @@ REMAINS = {
         "encoded file; bounded memory needs the same streaming as the wall time."
     ),
     "b4_dagster_vs_raw_loop": (
-        "the raw loop now goes through write-audit-publish too (the IO manager's path), so both "
-        "sides do the same product work; the profile of the Dagster side is SQLite event-log "
-        "writes (execute/commit/close of the instance's storage, ~0.7 s of 60 sessions' top "
-        "own time) and the event serialization: Dagster's per-partition materialization "
-        "events. DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1 halves that floor but stops "
-        "Dagster from marking the partitions of a failed run as failed, so it is not set. Not "
-        "measured yet: the same backfill on PostgreSQL event storage (the deployment's "
-        "recommended storage for backfills)."
+        "both sides do the same product work (download, verify, write-audit-publish); what "
+        "Dagster adds is its event log: two events per session (planned, materialized), each "
+        "on SQLite a new connection, a commit and a WAL checkpoint on close (the profile's top "
+        "own time: sqlite3 commit/close/execute). Our per-session work in the run is one "
+        "ticker count and one metadata entry from the asset and one from the IO manager. "
+        "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1 would drop the planned half but "
+        "stops Dagster marking a failed run's sessions as failed, so it is not set. For "
+        "backfills use PostgreSQL with batched event writes (b4_dagster_vs_raw_loop_postgres, "
+        "README Deployment)."
+    ),
+    "b4_dagster_vs_raw_loop_postgres": (
+        "DAGSTER_EVENT_BATCH_SIZE stores the range run's materializations in one INSERT; the "
+        "planned events are still one connection each (dagster-postgres opens a connection "
+        "per write, NullPool, with password authentication each time), and the server's own "
+        "CPU shares the 2 cores with the run. The details hold the unbatched run and the "
+        "SQLite ratio of the same bench run."
     ),
     "b5_cross_section_p50": (
         "12 ms against 72 ms over the per-session files: most of it is materializing 10,000 rows "

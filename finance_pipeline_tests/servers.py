@@ -62,8 +62,9 @@ def pg_dsn(pg: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[dict[str, str]]:
-    """A running PostgreSQL server with a `dagster` database; yields the DAGSTER_PG_* values."""
+def postgres_server(durable: bool = False) -> Iterator[dict[str, str]]:
+    """A running PostgreSQL server with a `dagster` database; yields the DAGSTER_PG_* values.
+    Tests run it with fsync off; `durable` keeps fsync on, as a production server (benchmarks)."""
     bin_dir = _postgres_bin_dir()
     if bin_dir is None:
         raise ServerMissing(
@@ -86,8 +87,8 @@ def postgres_server() -> Iterator[dict[str, str]]:
     initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "dagster", "-E", "UTF8"]
     run(*initdb, "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={base / 'pwfile'}")
     options = (
-        f"-p {port} -k {base / 'sock'} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c max_connections=200"
+        f"-p {port} -k {base / 'sock'} -c listen_addresses=127.0.0.1 "
+        f"{'' if durable else '-c fsync=off '}-c max_connections=200"
     )
     pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-t", "60"]
     run(*pg_ctl, "-l", str(base / "server.log"), "-o", options, "start")

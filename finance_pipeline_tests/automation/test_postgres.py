@@ -17,32 +17,39 @@ REPO = Path(__file__).resolve().parents[2]
 SESSIONS = ["2025-01-07", "2025-01-08", "2025-01-10"]
 
 
-def test_a_backfill_is_recorded_in_postgresql(
-    postgres, paid_sandbox, tmp_path, monkeypatch
-) -> None:
+def _home(postgres: dict[str, str], tmp_path: Path, monkeypatch) -> Path:
     for name, value in postgres.items():
         monkeypatch.setenv(name, value)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def _range_run(instance: dg.DagsterInstance, sandbox, lake: Path) -> dg.ExecuteInProcessResult:
+    """One chunk of a multi-run backfill: the three sessions in one range run."""
+    result = dg.materialize(
+        [flat_file_day_aggs],
+        instance=instance,
+        resources={"flat_files": flat_files_resource(sandbox), **lake_resources(str(lake))},
+        tags={
+            "dagster/asset_partition_range_start": SESSIONS[0],
+            "dagster/asset_partition_range_end": SESSIONS[-1],
+        },
+    )
+    assert result.success
+    return result
+
+
+def test_a_backfill_is_recorded_in_postgresql(
+    postgres, paid_sandbox, tmp_path, monkeypatch
+) -> None:
+    home = _home(postgres, tmp_path, monkeypatch)
     lake = tmp_path / "lake"
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 2
-        # One chunk of a multi-run backfill: three sessions in one range run.
-        result = dg.materialize(
-            [flat_file_day_aggs],
-            instance=instance,
-            resources={
-                "flat_files": flat_files_resource(paid_sandbox),
-                **lake_resources(str(lake)),
-            },
-            tags={
-                "dagster/asset_partition_range_start": SESSIONS[0],
-                "dagster/asset_partition_range_end": SESSIONS[-1],
-            },
-        )
-        assert result.success
+        result = _range_run(instance, paid_sandbox, lake)
         stored = instance.get_materialized_partitions(dg.AssetKey("flat_file_day_aggs"))
         assert stored == set(SESSIONS)
         run_id = result.run_id
@@ -68,3 +75,29 @@ def test_a_backfill_is_recorded_in_postgresql(
         assert sorted(row[0] for row in cur.fetchall()) == SESSIONS
     for session in SESSIONS:
         assert (lake / "flat_file_day_aggs" / f"session={session}" / "part-0.parquet").is_file()
+
+
+def test_batched_event_writes_keep_each_sessions_own_figures(
+    postgres, paid_sandbox, tmp_path, monkeypatch
+) -> None:
+    """DAGSTER_EVENT_BATCH_SIZE (README, Deployment: recommended for backfills) stores a range
+    run's materializations in one batch; each session must still carry its own figures."""
+    home = _home(postgres, tmp_path, monkeypatch)
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        _range_run(instance, paid_sandbox, tmp_path / "lake")
+        records = instance.fetch_materializations(dg.AssetKey("flat_file_day_aggs"), limit=10)
+        by_session = {r.partition_key: r.asset_materialization for r in records.records}
+        assert sorted(by_session) == SESSIONS
+        for session, event in by_session.items():
+            assert event is not None
+            metadata = event.metadata
+            assert metadata["source_etags"].value == {session: metadata["source_etag"].value}
+            assert str(metadata["uri"].value).endswith(f"session={session}/part-0.parquet")
+            assert metadata["partitions_written"].value == 1
+            assert "run_sessions" not in metadata  # run totals are not a session's figure
+        rows = {
+            metadata["dagster/row_count"].value
+            for metadata in (event.metadata for event in by_session.values() if event)
+        }
+        assert len(rows) > 1  # each session's own count, not one copied onto all
