@@ -71,7 +71,7 @@ def _minutes_until(sandbox: Sandbox, session: dt.date, speed: float) -> int:
 
 def run_until_stopped(command: list[str]) -> int:
     """Run `command` (`dagster dev`) until it ends, or until Ctrl-C or SIGTERM (both raise
-    KeyboardInterrupt), which stop it and everything it started (`_stop`)."""
+    KeyboardInterrupt), which stop it and everything it started (`stop_group`)."""
     # Its own process group: a terminal's Ctrl-C reaches only us, and we stop it exactly once
     # (a second SIGINT would cut short its own shutdown of the webserver and daemon).
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as the CLI does: Ctrl-C's path
@@ -81,12 +81,12 @@ def run_until_stopped(command: list[str]) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop(child)
+        stop_group(child)
 
 
-def _stop(child: subprocess.Popen) -> None:
-    """One SIGINT, upon which `dagster dev` stops its webserver, daemon and code servers; then
-    whatever is left of its process group is killed."""
+def stop_group(child: subprocess.Popen) -> None:
+    """One SIGINT, upon which `dagster dev` (or `dagster-daemon`) stops its webserver, daemon
+    and code servers; then whatever is left of its process group is killed."""
     previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
     # (ignored while stopping: a second Ctrl-C changes nothing)
     if child.poll() is None:

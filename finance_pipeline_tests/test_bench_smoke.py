@@ -79,3 +79,32 @@ def test_counts_taken_at_the_sandbox(smoke: tuple[dict, str]) -> None:
         assert details["calls_counted"] == sizes["b2_sessions"], key
     b4 = figures["b4_dagster_vs_raw_loop"]["details"]
     assert b4["dagster"]["partitions_materialized"] == sizes["b4_sessions"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_daemon_backfill_group_stores_every_partition_once(tmp_path: Path) -> None:
+    """B9 (left out of --smoke: it waits for a real dagster-daemon) at smoke sizes."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--only", "b9", "--output-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    figures = results["figures"]
+    keys = [k for k in FIGURE_KEYS if k.startswith("b9_")]
+    assert keys and set(keys) == set(figures), set(figures)
+    for key in keys:
+        assert figures[key]["value"] > 0, key
+        assert figures[key]["conditions"] and all(figures[key]["conditions"].values()), key
+    details = figures["b9_daemon_sessions_per_hour"]["details"]
+    sessions = results["sizes"]["b9_sessions"]
+    assert len(details["materializations_by_partition"]) == sessions
+    assert set(details["materializations_by_partition"].values()) == {1}
+    assert details["rest_calls_counted"] == 0
+    assert details["status"] == "COMPLETED_SUCCESS"
+    assert [run["status"] for run in details["runs"]] == ["SUCCESS"]  # 2 sessions: one run

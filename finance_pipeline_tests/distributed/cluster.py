@@ -76,7 +76,7 @@ def _own_dirs(base: Path) -> dict[str, str]:
     }
 
 
-def _clean(env: Mapping[str, str]) -> dict[str, str]:
+def clean_env(env: Mapping[str, str]) -> dict[str, str]:
     """This process's environment without pipeline or Dagster variables, plus `env`."""
     keep = {
         k: v
@@ -129,7 +129,11 @@ def celery_workers(
             log = (own / "worker.log").open("w")
             processes.append(
                 subprocess.Popen(
-                    command, cwd=own, env=_clean({**env, **_own_dirs(own)}), stdout=log, stderr=log
+                    command,
+                    cwd=own,
+                    env=clean_env({**env, **_own_dirs(own)}),
+                    stdout=log,
+                    stderr=log,
                 )
             )
         app = broker_app(env["FINANCE_PIPELINE_CELERY_BROKER_URL"])
@@ -188,7 +192,7 @@ def run_backfill(
     own = _own_dirs(base / "coordinator")
     command = [sys.executable, "-m", "finance_pipeline_tests.distributed.coordinator"]
     command += [str(runs_at_once), str(pool_slots), str(sessions_per_run), job, asset]
-    env = _clean({**env, **own, "PYTHONPATH": str(REPO)})
+    env = clean_env({**env, **own, "PYTHONPATH": str(REPO)})
     began = time.monotonic()
     done = subprocess.run(
         [*command, *sessions],
