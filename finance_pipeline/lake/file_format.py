@@ -37,11 +37,12 @@ class EncodedFile:
 
 class _DigestingSink(io.RawIOBase):
     """Keeps what the Parquet writer writes and digests it in blocks on its own thread
-    (hashlib releases the GIL), beside the encoding."""
+    (hashlib releases the GIL), beside the encoding. A block is dropped once digested: the
+    file is held once (in `_body`), not twice."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.blocks: list[bytes] = []
+        self._body = io.BytesIO()
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
@@ -55,6 +56,7 @@ class _DigestingSink(io.RawIOBase):
 
     def write(self, data: object) -> int:
         chunk = bytes(data)  # type: ignore[call-overload]
+        self._body.write(chunk)
         self._pending.append(chunk)
         self._pending_size += len(chunk)
         if self._pending_size >= _DIGEST_BLOCK:
@@ -63,9 +65,7 @@ class _DigestingSink(io.RawIOBase):
 
     def _hand_over(self) -> None:
         if self._pending:
-            block = b"".join(self._pending)
-            self.blocks.append(block)
-            self._queue.put(block)
+            self._queue.put(b"".join(self._pending))
             self._pending, self._pending_size = [], 0
 
     def _digest(self) -> None:
@@ -77,7 +77,8 @@ class _DigestingSink(io.RawIOBase):
         self._hand_over()
         self._queue.put(None)
         self._thread.join()
-        body = self.blocks[0] if len(self.blocks) == 1 else b"".join(self.blocks)
+        body = self._body.getvalue()  # no copy: the buffer is handed over
+        self._body = io.BytesIO()
         return EncodedFile(body, self._sha256.hexdigest(), self._md5.hexdigest())
 
     def abandon(self) -> None:
