@@ -22,7 +22,10 @@ from finance_pipeline.registry import (
 )
 from finance_pipeline.resources.flat_files_resource import FlatFilesResource
 
-# Day files are ~11k rows: a year fits in one run. A real minute file is ~2M rows (~200 MB
+# Constant columns repeat one chunk of this many rows: a 1.77M-row minute session's four
+# constant columns cost ~4 MB instead of ~100 MB (63 MB of them the ETag's), and ~0.2 s less.
+_CONSTANT_CHUNK = 1 << 16
+# Day files are ~11k rows: a year fits in one run. A real minute file is ~2M rows (~115 MB
 # in Arrow), and a run holds its whole range in memory until the IO manager splits it.
 DAY_SESSIONS_PER_RUN = 260
 MINUTE_SESSIONS_PER_RUN = 10
@@ -54,19 +57,28 @@ def flat_file_table(flat_file: FlatFile, asset_name: str) -> pa.Table:
         )
     schema = schemas.DATASETS[asset_name]
 
-    def constant(value: object, name: str) -> pa.Array:
-        return pa.repeat(pa.scalar(value, schema.field(name).type), rows)
+    def constant(value: object, name: str) -> pa.ChunkedArray:
+        return constant_column(pa.scalar(value, schema.field(name).type), rows)
 
     columns = {
         **{name: raw[name] for name in ("ticker", "open", "high", "low", "close", "volume")},
         "transactions": raw["transactions"],
         "window_start": window_start.cast(schema.field("window_start").type),
         "session": constant(info.session, "session"),
-        "vwap": pa.nulls(rows, schema.field("vwap").type),  # flat files carry no vwap
+        "vwap": constant(None, "vwap"),  # flat files carry no vwap
         "source_etag": constant(info.etag, "source_etag"),
         "source_last_modified": constant(info.last_modified, "source_last_modified"),
     }
     return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
+
+
+def constant_column(value: pa.Scalar, rows: int) -> pa.ChunkedArray:
+    """`rows` copies of `value` as chunks that share one buffer (zero-copy slices of a single
+    chunk of at most _CONSTANT_CHUNK rows)."""
+    chunk = pa.repeat(value, min(rows, _CONSTANT_CHUNK))
+    full, rest = divmod(rows, _CONSTANT_CHUNK)
+    chunks = [chunk] * full + ([chunk.slice(0, rest)] if rest else [])
+    return pa.chunked_array(chunks, type=value.type)
 
 
 def require_published(client: FlatFilesClient, dataset: str, sessions: list[dt.date]) -> None:

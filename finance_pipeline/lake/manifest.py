@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from finance_pipeline.lake.file_format import EncodedFile
 from finance_pipeline.lake.layout import session_dir
 
 MANIFEST_DIR = "_manifests"
@@ -67,18 +68,25 @@ def source_of(dataset: str, table: pa.Table) -> str | None:
     return source if source != dataset else None
 
 
-def entry_for(dataset: str, session: dt.date | None, table: pa.Table, body: bytes) -> ManifestEntry:
-    """The manifest entry of `body`, the file written for `table`."""
+def entry_for(
+    dataset: str, session: dt.date | None, table: pa.Table, file: bytes | EncodedFile
+) -> ManifestEntry:
+    """The manifest entry of `file` (its bytes, or the bytes and digests `encode_file` gave),
+    the file written for `table`."""
+    encoded = file if isinstance(file, EncodedFile) else _digested(file)
+    return ManifestEntry(
+        dataset=dataset,
+        session=session.isoformat() if session is not None else None,
+        sha256=encoded.sha256,
+        rows=table.num_rows,
+        bytes=len(encoded.body),
+        md5=encoded.md5,
+        source=_single(table, "source") or dataset,
+        source_etag=_single(table, "source_etag"),
+    )
+
+
+def _digested(body: builtins.bytes) -> EncodedFile:
     with ThreadPoolExecutor(1) as pool:  # both digests release the GIL: side by side
         md5 = pool.submit(lambda: hashlib.md5(body, usedforsecurity=False).hexdigest())
-        sha256 = hashlib.sha256(body).hexdigest()
-        return ManifestEntry(
-            dataset=dataset,
-            session=session.isoformat() if session is not None else None,
-            sha256=sha256,
-            rows=table.num_rows,
-            bytes=len(body),
-            md5=md5.result(),
-            source=_single(table, "source") or dataset,
-            source_etag=_single(table, "source_etag"),
-        )
+        return EncodedFile(body, hashlib.sha256(body).hexdigest(), md5.result())

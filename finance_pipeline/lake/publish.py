@@ -18,7 +18,7 @@ from finance_pipeline.calendar import parse_session
 from finance_pipeline.lake import audit, quarantine
 from finance_pipeline.lake import conform as fit
 from finance_pipeline.lake.errors import LakeError, PartitionMissing, WriteResult
-from finance_pipeline.lake.file_format import parquet_bytes
+from finance_pipeline.lake.file_format import encode_file
 from finance_pipeline.lake.manifest import ManifestEntry, entry_for, source_of
 from finance_pipeline.lake.quarantine import Quarantined
 from finance_pipeline.lake.store import Lake
@@ -46,13 +46,15 @@ def _stored(lake: Lake, dataset: str, session: dt.date) -> audit.Stored | None:
 def _candidate(
     lake: Lake, dataset: str, session: dt.date, table: pa.Table
 ) -> tuple[bytes, ManifestEntry, str | None, audit.Stored | None]:
-    # Encoding the file (single-threaded in Arrow, the GIL released) runs beside the audit of
-    # the rows, which needs only the table: on a minute session they overlap on 2 cores.
+    # Encoding the file (single-threaded in Arrow, the GIL released; its digests on a thread
+    # of their own) runs beside the audit of the rows, which needs only the table: on a minute
+    # session they overlap on 2 cores.
     with ThreadPoolExecutor(1) as pool:
-        encoded = pool.submit(parquet_bytes, dataset, session, table)
+        encoding = pool.submit(encode_file, dataset, session, table)
         problems = audit.row_problems(dataset, session, table)
-        body = encoded.result()
-    entry = entry_for(dataset, session, table, body)
+        encoded = encoding.result()
+    body = encoded.body
+    entry = entry_for(dataset, session, table, encoded)
     if lake.stored_bytes(dataset, session) == body:
         return body, entry, None, None  # the same bytes again: nothing to judge
     stored = _stored(lake, dataset, session)

@@ -21,7 +21,7 @@ from finance_pipeline.calendar import parse_session
 from finance_pipeline.lake import conform as fit
 from finance_pipeline.lake import layout
 from finance_pipeline.lake.errors import LakeError, PartitionMissing, WriteResult, where
-from finance_pipeline.lake.file_format import parquet_bytes
+from finance_pipeline.lake.file_format import encode_file
 from finance_pipeline.lake.local import LocalFiles
 from finance_pipeline.lake.manifest import MANIFEST_DIR, ManifestEntry, entry_for, manifest_path
 from finance_pipeline.lake.s3 import S3Objects
@@ -157,8 +157,9 @@ class Lake:
         table: pa.Table,
         provenance: Mapping[str, str] | None,
     ) -> WriteResult:
-        body = parquet_bytes(dataset, session, table, provenance)
-        return self.put_file(dataset, session, body, entry_for(dataset, session, table, body))
+        encoded = encode_file(dataset, session, table, provenance)
+        entry = entry_for(dataset, session, table, encoded)
+        return self.put_file(dataset, session, encoded.body, entry)
 
     def put_file(
         self, dataset: str, session: dt.date | None, body: bytes, entry: ManifestEntry

@@ -2,10 +2,13 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from finance_pipeline import schemas
 from finance_pipeline.assets import flat_file_day_aggs, flat_file_minute_aggs
+from finance_pipeline.assets.flat_file_aggs import constant_column
 from finance_pipeline.automation.sensors import recorded_etags
 from finance_pipeline.calendar import sessions_between
 from finance_pipeline.registry import FLAT_FILE_ASSET
@@ -172,3 +175,18 @@ def test_bad_files_fail_by_name_and_leave_stored_partitions_alone(fresh_sandbox,
     assert str(SESSION) in failure_text(result)
     assert sb.counters.s3_gets == gets
     assert [digest(p) for p in paths] == good
+
+
+@pytest.mark.parametrize("rows", [0, 5, (1 << 16) * 2 + 7])
+def test_constant_columns_hold_their_value_on_every_row_in_one_shared_buffer(rows):
+    etag = pa.scalar("f8558ceeed71fa6f1c8970bb15bccf87", pa.string())
+    before = pa.total_allocated_bytes()
+    column = constant_column(etag, rows)
+    allocated = pa.total_allocated_bytes() - before
+    assert column.type == pa.string() and len(column) == rows
+    assert pc.count_distinct(column).as_py() == (1 if rows else 0)
+    assert pc.count(column).as_py() == rows
+    # Every chunk is a view of the first: the column costs one chunk, not `rows` values.
+    buffers = {chunk.buffers()[2].address for chunk in column.chunks}
+    assert len(buffers) <= 1
+    assert allocated <= (1 << 16) * 40  # one chunk of 32-byte values and offsets

@@ -4,6 +4,7 @@ round trips, validation, range writes, reads and the environment."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -190,6 +191,22 @@ def test_float_columns_are_stored_without_a_dictionary(local_lake: Lake) -> None
     for field in DATASETS[dataset]:
         dictionary = "RLE_DICTIONARY" in encodings[field.name]
         assert dictionary != pa.types.is_floating(field.type), (field, encodings[field.name])
+
+
+@pytest.mark.parametrize("rows", [1, 50, 120_000])
+def test_the_digests_taken_while_encoding_are_those_of_the_stored_bytes(
+    local_lake: Lake, rows: int
+) -> None:
+    """`encode_file` digests the writer's output in blocks beside the encoding (rows=120_000
+    spans several blocks); the manifest must still hold the digests of the exact file."""
+    dataset = "flat_file_minute_aggs"
+    local_lake.write(dataset, S1, sample_frame(dataset, S1, rows=rows))
+    body = Path(local_lake.uri(dataset, S1)).read_bytes()
+    entry = local_lake.manifest(dataset, S1)
+    assert entry is not None and entry.bytes == len(body) and entry.rows == rows
+    assert entry.sha256 == hashlib.sha256(body).hexdigest()
+    assert entry.md5 == hashlib.md5(body, usedforsecurity=False).hexdigest()
+    assert local_lake.check(dataset, S1) is None
 
 
 def test_write_sessions_refuses_rows_outside_the_range(local_lake: Lake) -> None:
