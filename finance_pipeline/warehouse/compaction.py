@@ -58,8 +58,10 @@ MINUTE_TILE_TICKERS = 1
 # Inside a tile, rows go in runs of SUB_SESSIONS sessions (then by ticker, then session). One
 # (daily): a session's rows are contiguous, which a cross-section reads. Minute tiles hold
 # ~9 tickers' months: runs of 3 sessions keep a ticker's rows in a few contiguous runs instead
-# of one run per session, so a ticker query decodes far fewer vectors of the tile (one month of
-# bench B8, interleaved: ticker 4.7 -> 2.8 ms, cross-section 38 -> 44 ms).
+# of one run per session, so a ticker query decodes far fewer vectors of the tile. Bench B8's
+# year, both layouts in the same run (p50 wall): a ticker's year 70 -> 35 ms, its 5-minute
+# month 10.3 -> 8.4 ms, a cross-section 106 -> 110 ms (runs of 7 or whole months: slower
+# cross-sections for no faster ticker reads).
 SUB_SESSIONS = 1
 MINUTE_SUB_SESSIONS = 3
 
