@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
+from finance_pipeline import schemas
 from finance_pipeline.lake import Lake
+from finance_pipeline.registry import MINUTE_BARS
 from finance_pipeline.warehouse import COMPACT_DIR, Warehouse, WarehouseError
+from finance_pipeline.warehouse.compaction import MINUTE_SUB_SESSIONS
 from finance_pipeline_tests.warehouse.support import (
     SESSIONS,
     bars,
@@ -93,3 +97,33 @@ def test_compaction_of_an_unknown_dataset_or_read_only_warehouse_is_refused(lake
     ):
         warehouse.compact("daily_bars")
     assert not (Path(lake.root) / "warehouse.duckdb").exists()
+
+
+def test_minute_compaction_keeps_the_rows_and_runs_a_tickers_minutes_together(lake: Lake) -> None:
+    # Six sessions of three tickers in one month: inside the tile a ticker's rows come in two
+    # runs of MINUTE_SUB_SESSIONS sessions (not one run per session), and nothing is lost.
+    days = [s for s in SESSIONS if s.month == 1][:6]
+    assert len(days) == 6
+    for index, day in enumerate(days):
+        daily = bars(day, closes_for(index))
+        start = dt.datetime.combine(day, dt.time(14, 30), dt.UTC)
+        minutes = [
+            row | {"window_start": start + dt.timedelta(minutes=m), "close": row["close"] + m}
+            for row in daily.to_pylist()
+            for m in range(2)
+        ]
+        lake.write(MINUTE_BARS, day, pa.Table.from_pylist(minutes, schema=schemas.CURATED_BARS))
+    assert MINUTE_SUB_SESSIONS == 3
+    with Warehouse(lake.root, datasets=[MINUTE_BARS]) as warehouse:
+        query = f"SELECT * FROM {MINUTE_BARS} ORDER BY ticker, window_start"
+        before = warehouse.query(query)
+        assert warehouse.compact(MINUTE_BARS).periods == ["2024-01"]
+        assert warehouse.query(query) == before
+    path = Path(lake.root) / COMPACT_DIR / MINUTE_BARS / "2024-01.duckdb"
+    con = duckdb.connect(str(path), read_only=True)
+    runs = con.execute(
+        "SELECT ticker, count(*) FILTER (WHERE previous IS DISTINCT FROM ticker) FROM ("
+        "SELECT ticker, lag(ticker) OVER (ORDER BY rowid) AS previous FROM data) GROUP BY 1"
+    ).fetchall()
+    con.close()
+    assert sorted(runs) == [("AAA", 2), ("BBB", 2), ("BRK.A", 2)]
