@@ -6,8 +6,9 @@ Over per-session files, one ticker's 10-year history opens all 2,514 files (4.4 
 `<compact root>/<dataset>/<period>.duckdb` (`<lake>/_compacted` for a local lake): a native
 table in tiles of exactly one 32,768-row row group (rows of a block of ~128 sessions cut by
 ticker, ~256 tickers each, then ordered by session; minute tiles by runs of 3 sessions,
-then ticker) plus a manifest of the session files it copied (inode, mtime_ns, size). Every row group covers a narrow ticker range and a narrow
-session range, so DuckDB's zone maps skip nearly all of them for either kind of query.
+then ticker) plus a manifest of the session files it copied (inode, mtime_ns, size). Every
+row group covers a narrow ticker range and a narrow session range, so DuckDB's zone maps
+skip nearly all of them for either kind of query.
 Measured before choosing (one year of that lake, CPU ms for history / cross-section, busy
 machine): Parquet sorted by ticker 35 / 99; Parquet in tiles 70-100 / 32-105 (per-row-group and
 dictionary-page overhead in the Parquet reader); native table sorted by ticker 2 / 1,500, by
@@ -117,6 +118,18 @@ def _session_span(rows: int, tickers: int, sessions: int, tile_tickers: int) -> 
     return min(sessions, max(1, round(TILE_ROWS / (density * tile_tickers))))
 
 
+def _manifest_of(files: list[SessionFile]) -> pa.Table:
+    """The session files a period file was built from, with their identity and row counts."""
+    return pa.Table.from_pylist(
+        [
+            {"session": f.session, "ino": f.ino, "mtime_ns": f.mtime_ns, "size": f.size}
+            | {"rows": pq.ParquetFile(f.path).metadata.num_rows}
+            for f in files
+        ],
+        schema=MANIFEST_SCHEMA,
+    )
+
+
 def write_period(dataset: str, period: str, files: list[SessionFile], dest: Path) -> int:
     """Build one compacted period file under a temporary name, then rename it into place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -125,14 +138,7 @@ def write_period(dataset: str, period: str, files: list[SessionFile], dest: Path
         leftover.unlink(missing_ok=True)
     cols = ", ".join(f'"{c}"' for c in view_columns(dataset))
     extra = "".join(f", {k}" for k in schemas.KEYS[dataset] if k not in ("ticker", "session"))
-    manifest = pa.Table.from_pylist(
-        [
-            {"session": f.session, "ino": f.ino, "mtime_ns": f.mtime_ns, "size": f.size}
-            | {"rows": pq.ParquetFile(f.path).metadata.num_rows}
-            for f in files
-        ],
-        schema=MANIFEST_SCHEMA,
-    )
+    manifest = _manifest_of(files)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
