@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.common import SCRATCH, Sizes, Target, figure, ratio, year_sessions
+from bench.common import SCRATCH, Sizes, Target, environment, figure, ratio, year_sessions
 
 MINUTE_DATASET = "minute_aggs_v1"
 
@@ -57,17 +57,12 @@ def _timeline(env: dict[str, str], base: Path, run_ids: list[str]) -> dict[str, 
 
     from finance_pipeline_tests.distributed.cluster import dagster_home, steps_of
 
-    saved = {k: os.environ.get(k) for k in env if k.startswith("DAGSTER_PG_")}
-    os.environ.update({k: env[k] for k in saved})
-    try:
-        with dg.DagsterInstance.from_config(str(dagster_home(base / "reader"))) as instance:
-            steps = steps_of(instance, run_ids)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    postgres = {k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")}
+    with (
+        environment(postgres),
+        dg.DagsterInstance.from_config(str(dagster_home(base / "reader"))) as instance,
+    ):
+        steps = steps_of(instance, run_ids)
     wall = max(s.finished for s in steps) - min(s.started for s in steps)
     busy: dict[str, float] = {}
     waited: dict[str, float] = {}

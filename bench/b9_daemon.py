@@ -32,6 +32,7 @@ from bench.common import (
     REPO,
     SCRATCH,
     Sizes,
+    environment,
     figure,
     flat_file_access,
     in_worker,
@@ -49,21 +50,6 @@ HISTORY_NOTE = (
     "sandbox's S3 is local, so Polygon's S3 transfer time is not in it."
 )
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
-
-
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in os.environ for the block (the definitions read it when they are built)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextmanager
@@ -123,7 +109,7 @@ def _backfill(
     from finance_pipeline.registry import FLAT_FILE_MINUTE_AGGS
     from finance_pipeline.runs.backfill import submit_backfill
 
-    with _environment(env):
+    with environment(env):
         defs = build_definitions()
     with dg.DagsterInstance.from_config(str(home)) as instance:  # creates the storage first
         sandbox.reset_counters()
