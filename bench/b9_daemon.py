@@ -41,6 +41,7 @@ from bench.common import (
     wait_for,
     year_sessions,
 )
+from bench.extrapolate import history_sessions
 
 DATASET = "minute_aggs_v1"
 START_SECONDS = 300  # the daemon's start: its code server imports Dagster and the definitions
@@ -278,13 +279,6 @@ def run(sizes: Sizes, sandbox: Any) -> dict[str, dict[str, Any]]:
     return _figures(outcome, baseline, conditions, sessions, sizes)
 
 
-def _history_sessions() -> tuple[int, dt.date]:
-    from finance_pipeline.calendar import FIRST_SESSION, last_known_session, sessions_between
-
-    end = min(dt.date.today(), last_known_session())
-    return len(sessions_between(FIRST_SESSION, end)), end
-
-
 def _how(
     outcome: dict[str, Any], baseline: dict[str, Any], sessions: list[dt.date], sizes: Sizes
 ) -> str:
@@ -330,7 +324,7 @@ def _figures(
 ) -> dict[str, dict[str, Any]]:
     n, wall = len(sessions), outcome["wall_seconds"]
     per_session, in_process = wall / n, baseline["seconds_per_session"]
-    history, end = _history_sessions()
+    history, end = history_sessions()
     rate, in_process_rate = 3600 / per_session, 3600 / in_process
     hours, in_process_hours = _history_hours(outcome, n, history), history * in_process / 3600
     how = _how(outcome, baseline, sessions, sizes)

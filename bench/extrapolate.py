@@ -14,11 +14,19 @@ from typing import Any
 from bench.common import Target, figure
 
 
-def run(figures: dict[str, dict[str, Any]], today: dt.date | None = None) -> dict[str, Any]:
+def history_sessions(today: dt.date | None = None) -> tuple[int, dt.date]:
+    """How many sessions the flat-file history holds up to `today` (or the calendar's last
+    known session), and the last of them."""
     from finance_pipeline.calendar import FIRST_SESSION, last_known_session, sessions_between
 
     end = min(today or dt.date.today(), last_known_session())
-    sessions = len(sessions_between(FIRST_SESSION, end))
+    return len(sessions_between(FIRST_SESSION, end)), end
+
+
+def run(figures: dict[str, dict[str, Any]], today: dt.date | None = None) -> dict[str, Any]:
+    from finance_pipeline.calendar import FIRST_SESSION
+
+    sessions, end = history_sessions(today)
     b3 = figures["b3_ingest_vs_duckdb"]["details"]["variants"]
     b4 = figures["b4_dagster_vs_raw_loop"]["details"]
     minute_cpu = b3["product"]["cpu_seconds_median"]
