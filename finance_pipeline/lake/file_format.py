@@ -14,6 +14,7 @@ import io
 import queue
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -33,6 +34,13 @@ class EncodedFile:
     body: bytes
     sha256: str
     md5: str  # = the ETag S3 gives a single PUT of `body`
+
+
+def digested(body: bytes) -> EncodedFile:
+    """`body` (a file already encoded) with its digests."""
+    with ThreadPoolExecutor(1) as pool:  # both digests release the GIL: side by side
+        md5 = pool.submit(lambda: hashlib.md5(body, usedforsecurity=False).hexdigest())
+        return EncodedFile(body, hashlib.sha256(body).hexdigest(), md5.result())
 
 
 class _DigestingSink(io.RawIOBase):

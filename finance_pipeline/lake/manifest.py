@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import pyarrow as pa
@@ -69,11 +67,9 @@ def source_of(dataset: str, table: pa.Table) -> str | None:
 
 
 def entry_for(
-    dataset: str, session: dt.date | None, table: pa.Table, file: bytes | EncodedFile
+    dataset: str, session: dt.date | None, table: pa.Table, encoded: EncodedFile
 ) -> ManifestEntry:
-    """The manifest entry of `file` (its bytes, or the bytes and digests `encode_file` gave),
-    the file written for `table`."""
-    encoded = file if isinstance(file, EncodedFile) else _digested(file)
+    """The manifest entry of `encoded`, the file written for `table`."""
     return ManifestEntry(
         dataset=dataset,
         session=session.isoformat() if session is not None else None,
@@ -84,9 +80,3 @@ def entry_for(
         source=_single(table, "source") or dataset,
         source_etag=_single(table, "source_etag"),
     )
-
-
-def _digested(body: builtins.bytes) -> EncodedFile:
-    with ThreadPoolExecutor(1) as pool:  # both digests release the GIL: side by side
-        md5 = pool.submit(lambda: hashlib.md5(body, usedforsecurity=False).hexdigest())
-        return EncodedFile(body, hashlib.sha256(body).hexdigest(), md5.result())

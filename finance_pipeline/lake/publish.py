@@ -18,7 +18,7 @@ from finance_pipeline.calendar import parse_session
 from finance_pipeline.lake import audit, quarantine
 from finance_pipeline.lake import conform as fit
 from finance_pipeline.lake.errors import LakeError, PartitionMissing, WriteResult
-from finance_pipeline.lake.file_format import encode_file
+from finance_pipeline.lake.file_format import digested, encode_file
 from finance_pipeline.lake.manifest import ManifestEntry, entry_for, source_of
 from finance_pipeline.lake.quarantine import Quarantined
 from finance_pipeline.lake.store import Lake
@@ -115,6 +115,8 @@ def accept(lake: Lake, dataset: str, session: dt.date) -> WriteResult:
     lake.schema(dataset)  # SchemaError for an unknown dataset
     _, body = quarantine.candidate(lake.storage, dataset, session)
     table = parse(body)
-    result = lake.put_file(dataset, session, body, entry_for(dataset, session, table, body))
+    result = lake.put_file(
+        dataset, session, body, entry_for(dataset, session, table, digested(body))
+    )
     quarantine.remove(lake.storage, dataset, session)
     return result
